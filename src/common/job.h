@@ -126,8 +126,8 @@ struct Job {
   EvalConfig eval;
   RuntimeConfig runtime;
 
-  std::string path;  // the job file as given on the command line
-  std::string text;  // its full text, kept for the results file
+  std::string path;                    // the job file as given on the command line
+  std::string text;                    // its full text, kept for the results file
   std::vector<std::string> overrides;  // the --set arguments, in order
 
   // The resolved configuration, one `section.key = value` line per key in schema order.
@@ -155,8 +155,8 @@ struct KeySpec {
   JobValue default_value;
   std::string unit;
   std::string doc;
-  double min = 0, max = 0;  // for kInt and kReal; min == max means unbounded
-  bool min_open = false;    // the range excludes min
+  double min = 0, max = 0;           // for kInt and kReal; min == max means unbounded
+  bool min_open = false;             // the range excludes min
   std::vector<std::string> choices;  // for kChoice
   PathKind path_kind = PathKind::kNone;
   std::function<void(Job&, const JobValue&)> store;

@@ -22,12 +22,23 @@ std::string quote(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default: out += c;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
     }
   }
   return out + "\"";
@@ -87,8 +98,8 @@ std::string nearest(const std::string& wanted, const std::vector<std::string>& n
       best = name;
     }
   }
-  // Only suggest what is plausibly a typo: within a third of the name's length.
-  if (best_distance > std::max<size_t>(2, wanted.size() / 3)) return "";
+  // Only suggest what is plausibly a typo: within half of the name's length.
+  if (best_distance > std::max<size_t>(2, wanted.size() / 2)) return "";
   return best;
 }
 
@@ -148,17 +159,19 @@ bool in_range(const JobValue& value, const KeySpec& spec) {
   }
   if (spec.min == spec.max) return true;
   double x = 0;
-  if (spec.type == KeyType::kInt) x = static_cast<double>(std::get<int64_t>(value));
-  else if (spec.type == KeyType::kReal) x = std::get<double>(value);
-  else return true;
+  if (spec.type == KeyType::kInt)
+    x = static_cast<double>(std::get<int64_t>(value));
+  else if (spec.type == KeyType::kReal)
+    x = std::get<double>(value);
+  else
+    return true;
   if (!std::isfinite(x)) return false;
   return (spec.min_open ? x > spec.min : x >= spec.min) && x <= spec.max;
 }
 
 class Reader {
  public:
-  Reader(const std::string& path, const JobReadOptions& options)
-      : path_(path), options_(options) {}
+  Reader(const std::string& path, const JobReadOptions& options) : path_(path), options_(options) {}
 
   Job read(const std::string& text) {
     job_.path = path_;
@@ -172,8 +185,8 @@ class Reader {
     } catch (const toml::parse_error& e) {
       const auto& where = e.source().begin;
       throw JobError({path_ + ":" + std::to_string(where.line) + ":" +
-                      std::to_string(where.column) + ": TOML syntax error: " +
-                      std::string(e.description())});
+                      std::to_string(where.column) +
+                      ": TOML syntax error: " + std::string(e.description())});
     }
     read_table(table);
     for (const auto& assignment : options_.overrides) read_override(assignment);
@@ -196,8 +209,8 @@ class Reader {
   void assign(const KeySpec& spec, const toml::node& node, const std::string& where) {
     auto value = convert(node, spec);
     if (!value) {
-      problem(where, spec.full_name(), "found " + render_node(node) + "; allowed: " +
-                                           spec.allowed());
+      problem(where, spec.full_name(),
+              "found " + render_node(node) + "; allowed: " + spec.allowed());
       return;
     }
     if (!in_range(*value, spec)) {
@@ -347,7 +360,8 @@ class Reader {
         }
         break;
       }
-      case PathKind::kNone: break;
+      case PathKind::kNone:
+        break;
     }
   }
 
@@ -362,8 +376,7 @@ class Reader {
     require(!job_.data.train.empty(), "data.train", "missing; required: a prompt file");
     require(!job_.target.model.empty(), "target.model", "missing; required: a model folder");
     if (align_pro && p.kind == "lm") {
-      require(!p.model.empty(), "prompter.model",
-              "missing; required when prompter.kind = \"lm\"");
+      require(!p.model.empty(), "prompter.model", "missing; required when prompter.kind = \"lm\"");
     }
     if (align_pro && p.kind == "pool") {
       require(!p.pool.empty(), "prompter.pool",
@@ -389,9 +402,9 @@ class Reader {
     }
     require(p.template_.find("{prompt}") != std::string::npos, "prompter.template",
             "found " + quote(p.template_) + "; allowed: a template that contains {prompt}");
-    require(job_.target.template_.find("{prompt}") != std::string::npos, "target.template",
-            "found " + quote(job_.target.template_) +
-                "; allowed: a template that contains {prompt}");
+    require(
+        job_.target.template_.find("{prompt}") != std::string::npos, "target.template",
+        "found " + quote(job_.target.template_) + "; allowed: a template that contains {prompt}");
     const bool uses_model =
         r.kind == "model" ||
         (r.kind == "sum" && std::find(r.terms.begin(), r.terms.end(), "model") != r.terms.end());
@@ -421,8 +434,8 @@ class Reader {
               "found " + std::to_string(r.weights.size()) + " weights for " +
                   std::to_string(r.terms.size()) + " terms; allowed: one weight per term");
       for (const auto& term : r.terms) {
-        const bool known = term == "model" || term == "keywords" || term == "length" ||
-                           term == "regex";
+        const bool known =
+            term == "model" || term == "keywords" || term == "length" || term == "regex";
         require(known, "reward.terms",
                 "found " + quote(term) + "; allowed: model, keywords, length, regex");
         check_rule(term);
@@ -436,21 +449,22 @@ class Reader {
     }
     require(!job_.eval.decoding.empty(), "eval.decoding", "found []; allowed: greedy, sampled");
     require(job_.optim.warmup_steps <= job_.run.steps, "optim.warmup_steps",
-            "found " + std::to_string(job_.optim.warmup_steps) + ", more than run.steps = " +
-                std::to_string(job_.run.steps));
-    require(job_.runtime.watchdog_warn < job_.runtime.watchdog_abort, "runtime.watchdog_warn",
-            "found " + render_double(job_.runtime.watchdog_warn) +
-                ", not below runtime.watchdog_abort = " +
-                render_double(job_.runtime.watchdog_abort));
+            "found " + std::to_string(job_.optim.warmup_steps) +
+                ", more than run.steps = " + std::to_string(job_.run.steps));
+    require(
+        job_.runtime.watchdog_warn < job_.runtime.watchdog_abort, "runtime.watchdog_warn",
+        "found " + render_double(job_.runtime.watchdog_warn) +
+            ", not below runtime.watchdog_abort = " + render_double(job_.runtime.watchdog_abort));
     require(job_.optim.minibatches <= job_.units_per_step(), "optim.minibatches",
             "found " + std::to_string(job_.optim.minibatches) + ", more than the " +
                 std::to_string(job_.units_per_step()) + " work units of a step");
     if (job_.units_per_step() < options_.world_size) {
       problem(origin("optim.batch_prompts"), "optim.batch_prompts",
               "found " + std::to_string(job_.optim.batch_prompts) + " prompts x " +
-                  std::to_string(job_.prompter.candidates) + " candidates = " +
-                  std::to_string(job_.units_per_step()) + " work units per step, fewer than the " +
-                  std::to_string(options_.world_size) + " ranks; allowed: at least one unit "
+                  std::to_string(job_.prompter.candidates) +
+                  " candidates = " + std::to_string(job_.units_per_step()) +
+                  " work units per step, fewer than the " + std::to_string(options_.world_size) +
+                  " ranks; allowed: at least one unit "
                   "per rank");
     }
   }

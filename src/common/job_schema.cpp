@@ -190,8 +190,8 @@ std::vector<KeySpec> build_schema() {
       Row("reward", "length_min", K::kInt, I(1), &Job::reward, &RewardConfig::length_min, "words",
           "length: reward 1 for responses of at least this many words.")
           .range(0, 1e9),
-      Row("reward", "length_max", K::kInt, I(100), &Job::reward, &RewardConfig::length_max,
-          "words", "length: ... and at most this many words; 0 otherwise.")
+      Row("reward", "length_max", K::kInt, I(100), &Job::reward, &RewardConfig::length_max, "words",
+          "length: ... and at most this many words; 0 otherwise.")
           .range(0, 1e9),
       Row("reward", "regex", K::kString, S(""), &Job::reward, &RewardConfig::regex, "",
           "regex: reward 1 when the response matches this PCRE2 pattern, 0 otherwise."),
@@ -213,8 +213,8 @@ std::vector<KeySpec> build_schema() {
           "reward: subtract lambda * KL from each candidate's return; loss: add lambda * KL "
           "as a separate loss term.")
           .choices({"reward", "loss"}),
-      Row("optim", "kl_estimator", K::kChoice, S("k1"), &Job::optim, &OptimConfig::kl_estimator,
-          "", "k1: log-ratio; k3: ratio - 1 - log-ratio (non-negative, lower variance).")
+      Row("optim", "kl_estimator", K::kChoice, S("k1"), &Job::optim, &OptimConfig::kl_estimator, "",
+          "k1: log-ratio; k3: ratio - 1 - log-ratio (non-negative, lower variance).")
           .choices({"k1", "k3"}),
       Row("optim", "batch_prompts", K::kInt, I(8), &Job::optim, &OptimConfig::batch_prompts,
           "prompts", "B: prompts per step; a step has B * K work units.")
@@ -245,8 +245,8 @@ std::vector<KeySpec> build_schema() {
       Row("optim", "max_grad_norm", K::kReal, 1.0, &Job::optim, &OptimConfig::max_grad_norm, "",
           "Clip the global gradient norm to this; 0: no clipping.")
           .range(0, 1e9),
-      Row("optim", "warmup_steps", K::kInt, I(0), &Job::optim, &OptimConfig::warmup_steps,
-          "steps", "Linear learning-rate warmup.")
+      Row("optim", "warmup_steps", K::kInt, I(0), &Job::optim, &OptimConfig::warmup_steps, "steps",
+          "Linear learning-rate warmup.")
           .range(0, 1e9),
       Row("optim", "schedule", K::kChoice, S("constant"), &Job::optim, &OptimConfig::schedule, "",
           "Learning rate after warmup.")
@@ -288,12 +288,11 @@ std::vector<KeySpec> build_schema() {
       Row("runtime", "dtype", K::kChoice, S("auto"), &Job::runtime, &RuntimeConfig::dtype, "",
           "auto: float32 on CPU, bfloat16 on CUDA.")
           .choices({"auto", "float32", "bfloat16", "float16"}),
-      Row("runtime", "threads", K::kInt, I(0), &Job::runtime, &RuntimeConfig::threads,
-          "threads", "Compute threads per rank; 0: the node's cores divided by its ranks.")
+      Row("runtime", "threads", K::kInt, I(0), &Job::runtime, &RuntimeConfig::threads, "threads",
+          "Compute threads per rank; 0: the node's cores divided by its ranks.")
           .range(0, 4096),
-      Row("runtime", "watchdog_warn", K::kReal, 120.0, &Job::runtime,
-          &RuntimeConfig::watchdog_warn, "seconds",
-          "Name the ranks missing from a collective after this long.")
+      Row("runtime", "watchdog_warn", K::kReal, 120.0, &Job::runtime, &RuntimeConfig::watchdog_warn,
+          "seconds", "Name the ranks missing from a collective after this long.")
           .range(0, 1e7, true),
       Row("runtime", "watchdog_abort", K::kReal, 1800.0, &Job::runtime,
           &RuntimeConfig::watchdog_abort, "seconds",
@@ -324,7 +323,7 @@ const std::vector<KeySpec>& job_schema() {
 }
 
 const std::vector<std::string>& job_sections() {
-  static const std::vector<std::string> sections = {"run",   "data",  "prompter", "target",
+  static const std::vector<std::string> sections = {"run",    "data",  "prompter", "target",
                                                     "reward", "optim", "eval",     "runtime"};
   return sections;
 }
@@ -337,13 +336,20 @@ std::string KeySpec::allowed() const {
     return text;
   };
   switch (type) {
-    case KeyType::kBool: return "true or false";
-    case KeyType::kInt: return bounds("an integer");
-    case KeyType::kReal: return bounds("a number");
-    case KeyType::kString: return "a string";
-    case KeyType::kPath: return "a path (string)";
-    case KeyType::kStringList: return "a list of strings";
-    case KeyType::kRealList: return "a list of numbers";
+    case KeyType::kBool:
+      return "true or false";
+    case KeyType::kInt:
+      return bounds("an integer");
+    case KeyType::kReal:
+      return bounds("a number");
+    case KeyType::kString:
+      return "a string";
+    case KeyType::kPath:
+      return "a path (string)";
+    case KeyType::kStringList:
+      return "a list of strings";
+    case KeyType::kRealList:
+      return "a list of numbers";
     case KeyType::kChoice: {
       std::string text = "one of: ";
       for (size_t i = 0; i < choices.size(); ++i) text += (i ? ", " : "") + choices[i];

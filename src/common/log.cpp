@@ -26,8 +26,8 @@ void init_logging(int rank, int world_size) {
     logger = spdlog::stderr_color_mt("alignpro");
     spdlog::set_default_logger(logger);
   }
-  const std::string rank_field = "[rank " + std::to_string(rank) + "/" +
-                                 std::to_string(world_size) + "]";
+  const std::string rank_field =
+      "[rank " + std::to_string(rank) + "/" + std::to_string(world_size) + "]";
   logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] " + rank_field + " [%l] %v");
   const char* level = std::getenv("ALIGNPRO_LOG_LEVEL");
   logger->set_level(level && *level ? parse_log_level(level) : spdlog::level::info);

@@ -49,10 +49,10 @@ RngStream::RngStream(uint64_t seed, RngPurpose purpose, std::initializer_list<ui
 
 void RngStream::refill() {
   block_index_ = position_ / 4;
-  block_ = philox4x32_10({static_cast<uint32_t>(block_index_),
-                          static_cast<uint32_t>(block_index_ >> 32),
-                          static_cast<uint32_t>(stream_id_), static_cast<uint32_t>(stream_id_ >> 32)},
-                         key_);
+  block_ =
+      philox4x32_10({static_cast<uint32_t>(block_index_), static_cast<uint32_t>(block_index_ >> 32),
+                     static_cast<uint32_t>(stream_id_), static_cast<uint32_t>(stream_id_ >> 32)},
+                    key_);
 }
 
 uint32_t RngStream::next_u32() {
@@ -65,7 +65,9 @@ uint64_t RngStream::next_u64() {
   return (hi << 32) | next_u32();
 }
 
-double RngStream::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double RngStream::uniform() {
+  return static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+}
 
 uint64_t RngStream::below(uint64_t n) {
   // Rejection sampling on the top of the range removes the modulo bias.
@@ -84,6 +86,8 @@ double RngStream::normal() {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
 }
 
-void RngStream::seek(uint64_t position) { position_ = position; }
+void RngStream::seek(uint64_t position) {
+  position_ = position;
+}
 
 }  // namespace alignpro

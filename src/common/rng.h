@@ -15,12 +15,12 @@ namespace alignpro {
 
 // What a stream is used for; part of its name so that two purposes never share numbers.
 enum class RngPurpose : uint64_t {
-  kRewrite = 1,   // sampling a prompter's rewrite
-  kResponse = 2,  // sampling a target's response
-  kShuffle = 3,   // ordering a dataset per epoch
-  kEval = 4,      // sampling during evaluation
-  kBootstrap = 5, // resampling for confidence intervals
-  kInit = 6,      // initialising weights of models the project makes itself
+  kRewrite = 1,    // sampling a prompter's rewrite
+  kResponse = 2,   // sampling a target's response
+  kShuffle = 3,    // ordering a dataset per epoch
+  kEval = 4,       // sampling during evaluation
+  kBootstrap = 5,  // resampling for confidence intervals
+  kInit = 6,       // initialising weights of models the project makes itself
 };
 
 class RngStream {

@@ -49,8 +49,7 @@ class LocalCommunicator final : public Communicator {
   void allreduce_sum(double*, size_t, const char*) override {}
   void reduce_sum(float*, size_t, int root, const char* phase) override { check_root(root, phase); }
   void broadcast(void*, size_t, int root, const char* phase) override { check_root(root, phase); }
-  std::vector<std::vector<float>> allgather(const std::vector<float>& mine,
-                                            const char*) override {
+  std::vector<std::vector<float>> allgather(const std::vector<float>& mine, const char*) override {
     return {mine};
   }
   std::vector<std::string> allgather(const std::string& mine, const char*) override {

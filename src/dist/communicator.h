@@ -36,8 +36,7 @@ class Communicator {
                                                     const char* phase) = 0;
   virtual std::vector<std::string> allgather(const std::string& mine, const char* phase) = 0;
   // Every rank's bytes, in rank order, on root; an empty vector elsewhere.
-  virtual std::vector<std::string> gather(const std::string& mine, int root,
-                                          const char* phase) = 0;
+  virtual std::vector<std::string> gather(const std::string& mine, int root, const char* phase) = 0;
 
   // Stops the whole job at once (after the message is logged). Never returns.
   [[noreturn]] virtual void abort(const std::string& message, int exit_code) = 0;

@@ -29,9 +29,9 @@ std::string first_difference(const std::string& mine, const std::string& referen
 void check_same_job(Communicator& comm, const Job& job) {
   const std::string mine = job.canonical();
   const std::string reference = comm.broadcast(mine, 0, "job agreement");
-  const std::string report =
-      mine == reference ? "" : "rank " + std::to_string(comm.rank()) + " " +
-                                   first_difference(mine, reference);
+  const std::string report = mine == reference ? ""
+                                               : "rank " + std::to_string(comm.rank()) + " " +
+                                                     first_difference(mine, reference);
   const auto reports = comm.allgather(report, "job agreement");
   std::string message;
   for (const auto& r : reports) {

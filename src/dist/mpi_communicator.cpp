@@ -178,9 +178,9 @@ class MpiCommunicator final : public Communicator {
       const int n = static_cast<int>(std::min(kMaxChunk, count - offset));
       MPI_Request request;
       arrive();
-      check(MPI_Iallreduce(MPI_IN_PLACE, base + offset * element, n, type, MPI_SUM, comm_,
-                           &request),
-            "MPI_Iallreduce", phase);
+      check(
+          MPI_Iallreduce(MPI_IN_PLACE, base + offset * element, n, type, MPI_SUM, comm_, &request),
+          "MPI_Iallreduce", phase);
       wait(request, "MPI_Iallreduce", phase);
     }
   }
@@ -207,8 +207,8 @@ class MpiCommunicator final : public Communicator {
       total += counts[r];
     }
     if (total > std::numeric_limits<int>::max()) {
-      throw RuntimeError(std::string("phase '") + phase + "': gathering " +
-                         std::to_string(total) + " elements is more than one MPI message allows");
+      throw RuntimeError(std::string("phase '") + phase + "': gathering " + std::to_string(total) +
+                         " elements is more than one MPI message allows");
     }
     return static_cast<int>(total);
   }
@@ -279,15 +279,14 @@ class MpiCommunicator final : public Communicator {
           spdlog::warn("[watchdog] phase '{}': waited {:.0f} s; ranks not yet there: {}", phase,
                        waited, missing_ranks());
         } else {
-          spdlog::warn("[watchdog] phase '{}': waited {:.0f} s for the other ranks", phase,
-                       waited);
+          spdlog::warn("[watchdog] phase '{}': waited {:.0f} s for the other ranks", phase, waited);
         }
       }
       if (waited > abort_seconds_) {
         const std::string who = rank_ == 0 ? "; ranks that never arrived: " + missing_ranks() : "";
         abort("phase '" + std::string(phase) + "' (" + call + ") waited " +
-                  std::to_string(static_cast<int>(waited)) + " s on rank " +
-                  std::to_string(rank_) + who,
+                  std::to_string(static_cast<int>(waited)) + " s on rank " + std::to_string(rank_) +
+                  who,
               kExitRuntimeFailure);
       }
       // Spin briefly for latency, then sleep so oversubscribed ranks leave the cores to others.
