@@ -16,5 +16,6 @@ struct Command {
 Command add_check_command(CLI::App& app);
 Command add_version_command(CLI::App& app);
 Command add_reference_command(CLI::App& app);
+Command add_inspect_command(CLI::App& app);
 
 }  // namespace alignpro

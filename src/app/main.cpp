@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       add_check_command(app),
       add_version_command(app),
       add_reference_command(app),
+      add_inspect_command(app),
   };
 
   try {
