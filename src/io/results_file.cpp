@@ -306,6 +306,9 @@ ResultsWriter ResultsWriter::resume(const std::string& path, const RunInfo& info
     const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, access);
     if (id < 0) fail_open(path, "cannot open to resume");
     Handle file(id);
+    // A writer killed in the middle of a flush can leave data past the end of file recorded in
+    // the superblock (SWMR readers do not mind; a writer does); what h5clear --increment does.
+    h5::check(H5Fincrement_filesize(file, 0), path, "cannot repair the recorded file size");
     const int64_t steps_done = h5::read_int_attribute(file, "steps_done").value_or(0);
     State scratch;
     scratch.for_each_step_table([&](const auto& table, auto&) {
