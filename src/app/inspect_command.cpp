@@ -54,9 +54,10 @@ std::string with_ci(const Estimate& e) {
 void print_header(const ResultsReader& reader) {
   const ResultsHeader& h = reader.header();
   std::cout << h.path << "\n";
-  std::cout << fmt::format("  format      alignpro results, version {} (created by alignpro {}, "
-                           "git {})\n",
-                           h.format_version, h.alignpro_version, h.git_revision);
+  std::cout << fmt::format(
+      "  format      alignpro results, version {} (created by alignpro {}, "
+      "git {})\n",
+      h.format_version, h.alignpro_version, h.git_revision);
   std::cout << fmt::format("  job         {} (hash {})\n", h.job_name, format_job_hash(h.job_hash));
   std::cout << fmt::format("  status      {}\n", status_name(h.status));
   if (h.status == RunStatus::kFailed) std::cout << "  error       " << h.error_message << "\n";
@@ -108,12 +109,12 @@ void print_evaluation(const ResultsReader& reader) {
   const int64_t latest = summaries.back().eval_index;
   const auto first = std::find_if(summaries.begin(), summaries.end(),
                                   [&](const EvalSummary& s) { return s.eval_index == latest; });
-  std::cout << fmt::format("\nEvaluation {} (after step {}; {:.0f}% intervals; {} evaluation{} "
-                           "in the file)\n",
-                           latest, first->step, 100 * first->confidence, latest + 1,
-                           latest == 0 ? "" : "s");
-  std::cout << fmt::format("  {:<10} {:<8} {:>5}  {:<26} {:<26} {}\n", "condition", "decoding",
-                           "n", "mean reward", "win rate vs none", "gain vs none");
+  std::cout << fmt::format(
+      "\nEvaluation {} (after step {}; {:.0f}% intervals; {} evaluation{} "
+      "in the file)\n",
+      latest, first->step, 100 * first->confidence, latest + 1, latest == 0 ? "" : "s");
+  std::cout << fmt::format("  {:<10} {:<8} {:>5}  {:<26} {:<26} {}\n", "condition", "decoding", "n",
+                           "mean reward", "win rate vs none", "gain vs none");
   for (auto it = first; it != summaries.end(); ++it) {
     std::cout << fmt::format("  {:<10} {:<8} {:>5}  {:<26} {:<26} {}\n", it->condition,
                              it->decoding, it->n, with_ci(it->mean), with_ci(it->win_rate),
@@ -126,9 +127,10 @@ void print_pool(const ResultsReader& reader, size_t text_chars) {
   if (states.empty()) return;
   const auto templates = reader.pool_templates();
   const PoolState& s = states.back();
-  std::cout << fmt::format("\nPool prompter (step {}): total variation to rho* {:.4f}, "
-                           "KL(rho* || reference) {:.4f} nats\n",
-                           s.step, s.total_variation, s.kl_rho_star_reference);
+  std::cout << fmt::format(
+      "\nPool prompter (step {}): total variation to rho* {:.4f}, "
+      "KL(rho* || reference) {:.4f} nats\n",
+      s.step, s.total_variation, s.kl_rho_star_reference);
   for (size_t i = 0; i < s.trained.size(); ++i) {
     const std::string text = i < templates.size() ? templates[i].text : "";
     std::cout << fmt::format("  {:>3}  trained {:.3f}  rho* {:.3f}  {}\n", i, s.trained[i],
@@ -173,9 +175,10 @@ int run_inspect(const InspectArgs& args) {
 
 Command add_inspect_command(CLI::App& app) {
   auto args = std::make_shared<InspectArgs>();
-  auto* sub = app.add_subcommand(
-      "inspect", "Summarise a results file: status, progress, latest metrics, evaluation, "
-                 "example rewrites (also while the run is going)");
+  auto* sub =
+      app.add_subcommand("inspect",
+                         "Summarise a results file: status, progress, latest metrics, evaluation, "
+                         "example rewrites (also while the run is going)");
   sub->add_option("file", args->file, "Results file (HDF5) of a run")->required();
   sub->add_option("--examples", args->examples, "How many example rewrites to show (default 3)")
       ->check(CLI::NonNegativeNumber);

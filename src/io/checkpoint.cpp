@@ -30,9 +30,9 @@ struct DtypeInfo {
 };
 
 const DtypeInfo kDtypes[] = {
-    {torch::kFloat32, "float32"}, {torch::kFloat64, "float64"}, {torch::kFloat16, "float16"},
-    {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},   {torch::kInt32, "int32"},
-    {torch::kInt16, "int16"},       {torch::kInt8, "int8"},     {torch::kUInt8, "uint8"},
+    {torch::kFloat32, "float32"},   {torch::kFloat64, "float64"}, {torch::kFloat16, "float16"},
+    {torch::kBFloat16, "bfloat16"}, {torch::kInt64, "int64"},     {torch::kInt32, "int32"},
+    {torch::kInt16, "int16"},       {torch::kInt8, "int8"},       {torch::kUInt8, "uint8"},
     {torch::kBool, "bool"},
 };
 
@@ -117,8 +117,9 @@ void write_tensor(hid_t tensors, const std::string& name, const torch::Tensor& t
   }
   const torch::Tensor data = tensor.detach().to(torch::kCPU).contiguous();
   std::vector<hsize_t> dims(data.sizes().begin(), data.sizes().end());
-  Handle space(dims.empty() ? H5Screate(H5S_SCALAR)
-                            : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+  Handle space(dims.empty()
+                   ? H5Screate(H5S_SCALAR)
+                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
   Handle create = h5::checked(H5Pcreate(H5P_DATASET_CREATE), path, "dataset properties");
   if (!dims.empty() && data.numel() > 0) {
     const auto chunk = chunk_shape(dims, data.element_size());
@@ -129,9 +130,9 @@ void write_tensor(hid_t tensors, const std::string& name, const torch::Tensor& t
   Handle links = h5::checked(H5Pcreate(H5P_LINK_CREATE), path, "link properties");
   H5Pset_create_intermediate_group(links, 1);
   Handle type = stored_type(data.scalar_type());
-  Handle dataset = h5::checked(H5Dcreate2(tensors, name.c_str(), type, space, links, create,
-                                          H5P_DEFAULT),
-                               path, "cannot create tensor '" + name + "'");
+  Handle dataset =
+      h5::checked(H5Dcreate2(tensors, name.c_str(), type, space, links, create, H5P_DEFAULT), path,
+                  "cannot create tensor '" + name + "'");
   h5::write_attribute(dataset, "dtype", std::string(dtype), path);
   if (data.numel() > 0) {
     h5::check(H5Dwrite(dataset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr()), path,
@@ -158,8 +159,7 @@ torch::Tensor read_tensor(hid_t tensors, const std::string& name, const std::str
   if (!found.valid() || H5Tget_class(found) != H5Tget_class(expected) ||
       H5Tget_size(found) != H5Tget_size(expected) ||
       (H5Tget_class(found) == H5T_INTEGER && H5Tget_sign(found) != H5Tget_sign(expected))) {
-    damaged(path, "tensor '" + name + "' is stored with another type than its dtype " +
-                      dtype_text);
+    damaged(path, "tensor '" + name + "' is stored with another type than its dtype " + dtype_text);
   }
   Handle space(H5Dget_space(dataset));
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -170,8 +170,7 @@ torch::Tensor read_tensor(hid_t tensors, const std::string& name, const std::str
   torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(*dtype));
   if (tensor.numel() > 0 &&
       H5Dread(dataset, expected, H5S_ALL, H5S_ALL, H5P_DEFAULT, tensor.data_ptr()) < 0) {
-    damaged(path, "tensor '" + name + "' cannot be read (damaged data): " +
-                      h5::take_error_stack());
+    damaged(path, "tensor '" + name + "' cannot be read (damaged data): " + h5::take_error_stack());
   }
   return tensor;
 }
@@ -262,8 +261,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint) {
     h5::write_attribute(file, "reward_model", checkpoint.models.reward_model, path);
 
     std::vector<std::string> names;
-    Handle tensors = h5::checked(H5Gcreate2(file, "tensors", H5P_DEFAULT, H5P_DEFAULT,
-                                            H5P_DEFAULT),
+    Handle tensors = h5::checked(H5Gcreate2(file, "tensors", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                                  path, "cannot create group /tensors");
     for (const auto& [name, tensor] : checkpoint.tensors) {
       write_tensor(tensors, name, tensor, path);
@@ -335,8 +333,7 @@ std::vector<std::string> resume_conflicts(const Checkpoint& saved, uint64_t job_
   std::vector<std::string> out;
   if (saved.job_hash != job_hash) {
     out.push_back("the job changed: the checkpoint's job hash is " +
-                  format_job_hash(saved.job_hash) + ", this job's is " +
-                  format_job_hash(job_hash));
+                  format_job_hash(saved.job_hash) + ", this job's is " + format_job_hash(job_hash));
   }
   const auto compare = [&](const char* what, const std::string& before, const std::string& now) {
     if (before != now) {

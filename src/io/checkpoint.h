@@ -27,7 +27,6 @@ struct ModelIdentities {
   std::string reward_model;  // empty for rule-based rewards
 };
 
-
 struct Checkpoint {
   int64_t step = 0;  // steps done
   DataCursor cursor;

@@ -73,16 +73,16 @@ void publish_new_file(const std::string& temporary, const std::string& path) {
     throw InputError(path + ": a file appeared there while it was being created");
   } else if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     // File systems without hard links fall back to rename.
-    throw RuntimeError(path + ": cannot move " + temporary + " into place: " +
-                       std::strerror(errno));
+    throw RuntimeError(path + ": cannot move " + temporary +
+                       " into place: " + std::strerror(errno));
   }
   fsync_parent_folder(path);
 }
 
 void replace_file(const std::string& temporary, const std::string& path) {
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    throw RuntimeError(path + ": cannot move " + temporary + " into place: " +
-                       std::strerror(errno));
+    throw RuntimeError(path + ": cannot move " + temporary +
+                       " into place: " + std::strerror(errno));
   }
   fsync_parent_folder(path);
 }

@@ -52,7 +52,9 @@ hid_t memory_type_of(ColumnType type) {
 }
 
 // Appends the UTF-8 encoding of U+FFFD, the replacement character.
-void append_replacement(std::string& out) { out.append("\xEF\xBF\xBD"); }
+void append_replacement(std::string& out) {
+  out.append("\xEF\xBF\xBD");
+}
 
 // Length of the valid UTF-8 sequence starting at text[i], or 0 when it is not valid.
 size_t utf8_sequence_length(std::string_view text, size_t i) {
@@ -199,11 +201,10 @@ Handle open_or_create_attribute(hid_t object, const std::string& name, hid_t typ
   if (has_attribute(object, name)) {
     Handle existing(H5Aopen(object, name.c_str(), H5P_DEFAULT));
     Handle existing_space(H5Aget_space(existing));
-    const bool same_shape = existing.valid() && existing_space.valid() &&
-                            H5Sget_simple_extent_npoints(existing_space) ==
-                                H5Sget_simple_extent_npoints(space) &&
-                            H5Sget_simple_extent_type(existing_space) ==
-                                H5Sget_simple_extent_type(space);
+    const bool same_shape =
+        existing.valid() && existing_space.valid() &&
+        H5Sget_simple_extent_npoints(existing_space) == H5Sget_simple_extent_npoints(space) &&
+        H5Sget_simple_extent_type(existing_space) == H5Sget_simple_extent_type(space);
     if (same_shape) return existing;
     existing.reset();
     check(H5Adelete(object, name.c_str()), file, "cannot replace attribute '" + name + "'");
@@ -241,8 +242,7 @@ void write_attribute(hid_t object, const std::string& name, int64_t value,
   write_scalar(object, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, file);
 }
 
-void write_attribute(hid_t object, const std::string& name, double value,
-                     const std::string& file) {
+void write_attribute(hid_t object, const std::string& name, double value, const std::string& file) {
   write_scalar(object, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, file);
 }
 
@@ -339,8 +339,7 @@ std::optional<std::string> read_string_attribute(hid_t object, const std::string
   return list->front();
 }
 
-std::optional<std::vector<int64_t>> read_int_list_attribute(hid_t object,
-                                                            const std::string& name) {
+std::optional<std::vector<int64_t>> read_int_list_attribute(hid_t object, const std::string& name) {
   if (!has_attribute(object, name)) return std::nullopt;
   Handle attribute(H5Aopen(object, name.c_str(), H5P_DEFAULT));
   if (!attribute.valid()) return std::nullopt;
@@ -428,9 +427,9 @@ void write_column(hid_t dataset, hsize_t first, const ColumnData& data, const st
           hid_t memory_type = std::is_same_v<T, int64_t>    ? H5T_NATIVE_INT64
                               : std::is_same_v<T, uint64_t> ? H5T_NATIVE_UINT64
                                                             : H5T_NATIVE_DOUBLE;
-          check(H5Dwrite(dataset, memory_type, memory_space, file_space, H5P_DEFAULT,
-                         values.data()),
-                file, what);
+          check(
+              H5Dwrite(dataset, memory_type, memory_space, file_space, H5P_DEFAULT, values.data()),
+              file, what);
         }
       },
       data);
@@ -470,8 +469,7 @@ ColumnData read_column(hid_t dataset, ColumnType type, hsize_t first, hsize_t co
   return out;
 }
 
-void resize_column(hid_t dataset, hsize_t rows, const std::string& file,
-                   const std::string& where) {
+void resize_column(hid_t dataset, hsize_t rows, const std::string& file, const std::string& where) {
   check(H5Dset_extent(dataset, &rows), file,
         "cannot resize " + where + " to " + std::to_string(rows) + " rows");
 }

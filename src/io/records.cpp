@@ -27,49 +27,49 @@ namespace boost::serialization {
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::StepMetrics& m, const unsigned int /*version*/) {
-  ar & m.step & m.epoch & m.units & m.samples & m.reward_mean & m.reward_std & m.kl_mean &
-      m.loss & m.grad_norm & m.learning_rate & m.tokens & m.tokens_per_s & m.step_s &
-      m.elapsed_s & m.eta_s & m.phase_share;
+  ar& m.step& m.epoch& m.units& m.samples& m.reward_mean& m.reward_std& m.kl_mean& m.loss& m
+      .grad_norm& m.learning_rate& m.tokens& m.tokens_per_s& m.step_s& m.elapsed_s& m.eta_s& m
+      .phase_share;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::TrainingSample& s, const unsigned int /*version*/) {
-  ar & s.step & s.prompt_index & s.candidate & s.sample & s.rank & s.seed & s.rewrite_stream &
-      s.response_stream & s.prompt & s.rewrite & s.response & s.reward & s.advantage &
-      s.logprob_prompter & s.logprob_reference & s.kl;
+  ar& s.step& s.prompt_index& s.candidate& s.sample& s.rank& s.seed& s.rewrite_stream& s
+      .response_stream& s.prompt& s.rewrite& s.response& s.reward& s.advantage& s
+      .logprob_prompter& s.logprob_reference& s.kl;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::PhaseTimings& t, const unsigned int /*version*/) {
-  ar & t.step & t.rank & t.seconds;
+  ar& t.step& t.rank& t.seconds;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::Estimate& e, const unsigned int /*version*/) {
-  ar & e.value & e.ci_low & e.ci_high;
+  ar& e.value& e.ci_low& e.ci_high;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::EvalSummary& s, const unsigned int /*version*/) {
-  ar & s.eval_index & s.step & s.condition & s.decoding & s.n & s.confidence & s.mean & s.std &
-      s.win_rate & s.gain;
+  ar& s.eval_index& s.step& s.condition& s.decoding& s.n& s.confidence& s.mean& s.std& s.win_rate& s
+      .gain;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::EvalSample& s, const unsigned int /*version*/) {
-  ar & s.eval_index & s.step & s.condition & s.decoding & s.prompt_index & s.prompt & s.rewrite &
-      s.response & s.reward;
+  ar& s.eval_index& s.step& s.condition& s.decoding& s.prompt_index& s.prompt& s.rewrite& s
+      .response& s.reward;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::PoolState& p, const unsigned int /*version*/) {
-  ar & p.step & p.trained & p.rho_star & p.total_variation & p.kl_rho_star_reference &
-      p.kl_trained_reference;
+  ar& p.step& p.trained& p.rho_star& p.total_variation& p.kl_rho_star_reference& p
+      .kl_trained_reference;
 }
 
 template <class Archive>
 void serialize(Archive& ar, alignpro::RankRecords& r, const unsigned int /*version*/) {
-  ar & r.step & r.rank & r.samples & r.eval_samples & r.timings;
+  ar& r.step& r.rank& r.samples& r.eval_samples& r.timings;
 }
 
 }  // namespace boost::serialization
@@ -171,9 +171,9 @@ T get(std::string_view bytes, size_t offset) {
 }
 
 std::string kind_name(uint32_t kind) {
-  static const char* const kNames[] = {"?",         "StepMetrics", "TrainingSample",
-                                       "PhaseTimings", "EvalSummary", "EvalSample",
-                                       "PoolState",    "RankRecords"};
+  static const char* const kNames[] = {
+      "?",           "StepMetrics", "TrainingSample", "PhaseTimings",
+      "EvalSummary", "EvalSample",  "PoolState",      "RankRecords"};
   const uint32_t base = kind & ~kVectorOf;
   const std::string name = base < 8 && base > 0 ? kNames[base] : "kind " + std::to_string(kind);
   return (kind & kVectorOf) ? "a list of " + name : name;
@@ -229,10 +229,10 @@ Record from_bytes(std::string_view bytes) {
   return record;
 }
 
-#define ALIGNPRO_RECORD_BYTES(Record)                                              \
-  template std::string to_bytes<Record>(const Record&);                            \
-  template Record from_bytes<Record>(std::string_view);                            \
-  template std::string to_bytes<std::vector<Record>>(const std::vector<Record>&);  \
+#define ALIGNPRO_RECORD_BYTES(Record)                                             \
+  template std::string to_bytes<Record>(const Record&);                           \
+  template Record from_bytes<Record>(std::string_view);                           \
+  template std::string to_bytes<std::vector<Record>>(const std::vector<Record>&); \
   template std::vector<Record> from_bytes<std::vector<Record>>(std::string_view);
 
 ALIGNPRO_RECORD_BYTES(StepMetrics)

@@ -29,9 +29,9 @@ using PhaseValues = std::array<double, kPhaseCount>;
 
 // One training step, as the coordinator's progress line shows it.
 struct StepMetrics {
-  int64_t step = 0;   // steps are counted from 1; step s is the s-th update
-  int64_t epoch = 0;  // pass over the training prompts, from 0
-  int64_t units = 0;  // work units of the step: prompts x candidates
+  int64_t step = 0;     // steps are counted from 1; step s is the s-th update
+  int64_t epoch = 0;    // pass over the training prompts, from 0
+  int64_t units = 0;    // work units of the step: prompts x candidates
   int64_t samples = 0;  // scored responses of the step
   double reward_mean = 0;
   double reward_std = 0;
@@ -41,20 +41,20 @@ struct StepMetrics {
   double learning_rate = 0;
   int64_t tokens = 0;  // tokens generated in the step, prompter and target
   double tokens_per_s = 0;
-  double step_s = 0;     // wall time of the step, seconds
-  double elapsed_s = 0;  // since the run (or the resumed run) started, seconds
-  double eta_s = 0;      // estimated time to the last step, seconds
+  double step_s = 0;          // wall time of the step, seconds
+  double elapsed_s = 0;       // since the run (or the resumed run) started, seconds
+  double eta_s = 0;           // estimated time to the last step, seconds
   PhaseValues phase_share{};  // fraction of the step's wall time in each phase
 };
 
 // One scored response: a (prompt, candidate rewrite, response sample) of a step.
 struct TrainingSample {
   int64_t step = 0;
-  int64_t prompt_index = 0;  // index of the prompt in the training set
-  int64_t candidate = 0;     // which of the K rewrites of the prompt
-  int64_t sample = 0;        // which of the M responses to the rewrite
-  int64_t rank = 0;          // the rank that produced it
-  uint64_t seed = 0;         // the run seed
+  int64_t prompt_index = 0;      // index of the prompt in the training set
+  int64_t candidate = 0;         // which of the K rewrites of the prompt
+  int64_t sample = 0;            // which of the M responses to the rewrite
+  int64_t rank = 0;              // the rank that produced it
+  uint64_t seed = 0;             // the run seed
   uint64_t rewrite_stream = 0;   // RngStream id of the rewrite
   uint64_t response_stream = 0;  // RngStream id of the response
   std::string prompt;
@@ -83,11 +83,11 @@ struct Estimate {
 
 // One row of an evaluation table: a condition under one decoding.
 struct EvalSummary {
-  int64_t eval_index = 0;  // 0 for the first evaluation of the run, then 1, 2, ...
-  int64_t step = 0;        // training steps done when it ran (0: before training)
-  std::string condition;   // "none", "align-pro" or "rlhf"
-  std::string decoding;    // "greedy" or "sampled"
-  int64_t n = 0;           // prompts evaluated
+  int64_t eval_index = 0;    // 0 for the first evaluation of the run, then 1, 2, ...
+  int64_t step = 0;          // training steps done when it ran (0: before training)
+  std::string condition;     // "none", "align-pro" or "rlhf"
+  std::string decoding;      // "greedy" or "sampled"
+  int64_t n = 0;             // prompts evaluated
   double confidence = 0.95;  // level of every interval of the row
   Estimate mean;
   Estimate std;
@@ -111,9 +111,9 @@ struct EvalSample {
 // A `pool` prompter's state after a step.
 struct PoolState {
   int64_t step = 0;
-  std::vector<double> trained;   // the prompter's distribution over the pool's templates
-  std::vector<double> rho_star;  // the exact optimum from the estimated rewards
-  double total_variation = 0;    // between trained and rho_star
+  std::vector<double> trained;       // the prompter's distribution over the pool's templates
+  std::vector<double> rho_star;      // the exact optimum from the estimated rewards
+  double total_variation = 0;        // between trained and rho_star
   double kl_rho_star_reference = 0;  // KL(rho* || reference), nats
   double kl_trained_reference = 0;   // KL(trained || reference), nats
 };

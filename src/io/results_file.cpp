@@ -173,7 +173,8 @@ int lock_shared(const std::string& path) {
   if (fd < 0) throw RuntimeError(path + ": cannot open: " + std::strerror(errno));
   if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
     ::close(fd);
-    throw RuntimeError(path + ": another process holds this results file; only one alignpro "
+    throw RuntimeError(path +
+                       ": another process holds this results file; only one alignpro "
                        "run may write it");
   }
   return fd;
@@ -182,7 +183,8 @@ int lock_shared(const std::string& path) {
 [[noreturn]] void fail_open(const std::string& path, const std::string& what) {
   const std::string stack = h5::take_error_stack();
   if (stack.find("unable to lock file") != std::string::npos) {
-    throw RuntimeError(path + ": another process is writing this results file (HDF5 could not "
+    throw RuntimeError(path +
+                       ": another process is writing this results file (HDF5 could not "
                        "lock it); only one alignpro run may write it");
   }
   throw RuntimeError(path + ": " + what + ": " + stack);
@@ -190,7 +192,9 @@ int lock_shared(const std::string& path) {
 
 }  // namespace
 
-const char* status_name(RunStatus status) { return kStatusNames[static_cast<int>(status)]; }
+const char* status_name(RunStatus status) {
+  return kStatusNames[static_cast<int>(status)];
+}
 
 std::optional<RunStatus> parse_status(const std::string& name) {
   for (int s = 0; s < 4; ++s) {
@@ -227,9 +231,8 @@ std::unique_ptr<ResultsWriter::State> ResultsWriter::open_for_append(const std::
   state->file = Handle(file);
   state->lock_fd = lock_shared(path);
   state->steps_done = h5::read_int_attribute(file, "steps_done").value_or(0);
-  state->status =
-      parse_status(h5::read_string_attribute(file, "status").value_or("")).value_or(
-          RunStatus::kRunning);
+  state->status = parse_status(h5::read_string_attribute(file, "status").value_or(""))
+                      .value_or(RunStatus::kRunning);
   state->for_each_step_table([&](const auto& table, auto&) {
     Handle group = results::open_group(file, table.path, path);
     state->rows[table.path] = h5::read_int_attribute(group, results::kRowsAttribute).value_or(0);
@@ -241,7 +244,8 @@ ResultsWriter ResultsWriter::create(const std::string& path, const RunInfo& info
   h5::silence_errors();
   check_output_location(path, "results file");
   if (fs::exists(path)) {
-    throw InputError(path + ": a results file is already there; resume its run or choose another "
+    throw InputError(path +
+                     ": a results file is already there; resume its run or choose another "
                      "run.output");
   }
   if (info.pool_templates.size() != info.pool_reference.size()) {
@@ -272,8 +276,8 @@ ResultsWriter ResultsWriter::create(const std::string& path, const RunInfo& info
       create(results::sessions_table());
       std::vector<PoolTemplate> templates;
       for (size_t i = 0; i < info.pool_templates.size(); ++i) {
-        templates.push_back({static_cast<int64_t>(i), info.pool_templates[i],
-                             info.pool_reference[i]});
+        templates.push_back(
+            {static_cast<int64_t>(i), info.pool_templates[i], info.pool_reference[i]});
       }
       append_committed(file, results::pool_templates_table(), templates, path);
       append_committed(file, results::sessions_table(), {session_of(info, 0, 0)}, path);
@@ -313,8 +317,8 @@ ResultsWriter ResultsWriter::resume(const std::string& path, const RunInfo& info
     State scratch;
     scratch.for_each_step_table([&](const auto& table, auto&) {
       Handle group = results::open_group(file, table.path, path);
-      const auto committed = static_cast<hsize_t>(
-          h5::read_int_attribute(group, results::kRowsAttribute).value_or(0));
+      const auto committed =
+          static_cast<hsize_t>(h5::read_int_attribute(group, results::kRowsAttribute).value_or(0));
       const hsize_t keep = results::rows_through_step(
           group, table.path, std::min(committed, results::table_length(group, table, path)),
           steps_done, path);
@@ -336,23 +340,37 @@ ResultsWriter ResultsWriter::resume(const std::string& path, const RunInfo& info
   return ResultsWriter(open_for_append(path));
 }
 
-const std::string& ResultsWriter::path() const { return state_->path; }
-int64_t ResultsWriter::steps_done() const { return state_->steps_done; }
-RunStatus ResultsWriter::status() const { return state_->status; }
+const std::string& ResultsWriter::path() const {
+  return state_->path;
+}
+int64_t ResultsWriter::steps_done() const {
+  return state_->steps_done;
+}
+RunStatus ResultsWriter::status() const {
+  return state_->status;
+}
 
-void ResultsWriter::append(const StepMetrics& metrics) { state_->metrics.push_back(metrics); }
-void ResultsWriter::append(const TrainingSample& sample) { state_->samples.push_back(sample); }
+void ResultsWriter::append(const StepMetrics& metrics) {
+  state_->metrics.push_back(metrics);
+}
+void ResultsWriter::append(const TrainingSample& sample) {
+  state_->samples.push_back(sample);
+}
 void ResultsWriter::append(const std::vector<TrainingSample>& samples) {
   state_->samples.insert(state_->samples.end(), samples.begin(), samples.end());
 }
-void ResultsWriter::append(const PhaseTimings& timings) { state_->timings.push_back(timings); }
+void ResultsWriter::append(const PhaseTimings& timings) {
+  state_->timings.push_back(timings);
+}
 void ResultsWriter::append(const EvalSummary& summary) {
   state_->eval_summaries.push_back(summary);
 }
 void ResultsWriter::append(const std::vector<EvalSummary>& summaries) {
   state_->eval_summaries.insert(state_->eval_summaries.end(), summaries.begin(), summaries.end());
 }
-void ResultsWriter::append(const EvalSample& sample) { state_->eval_samples.push_back(sample); }
+void ResultsWriter::append(const EvalSample& sample) {
+  state_->eval_samples.push_back(sample);
+}
 void ResultsWriter::append(const std::vector<EvalSample>& samples) {
   state_->eval_samples.insert(state_->eval_samples.end(), samples.begin(), samples.end());
 }
@@ -363,8 +381,8 @@ void ResultsWriter::append(const PoolState& state) {
                        " has " + std::to_string(state.trained.size()) + " trained and " +
                        std::to_string(state.rho_star.size()) + " rho* probabilities");
   }
-  state_->pool_steps.push_back({state.step, state.total_variation, state.kl_rho_star_reference,
-                                state.kl_trained_reference});
+  state_->pool_steps.push_back(
+      {state.step, state.total_variation, state.kl_rho_star_reference, state.kl_trained_reference});
   for (size_t i = 0; i < state.trained.size(); ++i) {
     state_->pool_distribution.push_back(
         {state.step, static_cast<int64_t>(i), state.trained[i], state.rho_star[i]});

@@ -133,9 +133,9 @@ void check_table(hid_t file, const results::TableInfo& table, const std::string&
     Handle dataset = results::open_dataset(group, table.path, column.name, path);
     Handle type = h5::checked(H5Dget_type(dataset), path, "cannot get the type of " + where);
     const H5T_class_t found = H5Tget_class(type);
-    const H5T_class_t expected = column.type == h5::ColumnType::kString  ? H5T_STRING
+    const H5T_class_t expected = column.type == h5::ColumnType::kString    ? H5T_STRING
                                  : column.type == h5::ColumnType::kFloat64 ? H5T_FLOAT
-                                                                         : H5T_INTEGER;
+                                                                           : H5T_INTEGER;
     if (found != expected || (expected == H5T_STRING && H5Tis_variable_str(type) <= 0)) {
       throw InputError(path + ": dataset " + where + " holds " + type_class_name(found) +
                        " values; expected " + results::type_name(column.type));
@@ -188,8 +188,8 @@ ResultsReader::ResultsReader(const std::string& path) : state_(std::make_unique<
   for (const auto& table : results::layout()) {
     check_table(s.file, table, path);
     Handle group = results::open_group(s.file, table.path, path);
-    const auto committed =
-        static_cast<hsize_t>(std::max<int64_t>(0, h5::read_int_attribute(group, "rows").value_or(0)));
+    const auto committed = static_cast<hsize_t>(
+        std::max<int64_t>(0, h5::read_int_attribute(group, "rows").value_or(0)));
     hsize_t shortest = ~hsize_t{0};
     for (const auto& column : table.columns) {
       Handle dataset = results::open_dataset(group, table.path, column.name, path);
@@ -207,7 +207,9 @@ ResultsReader::ResultsReader(const std::string& path) : state_(std::make_unique<
 ResultsReader::ResultsReader(ResultsReader&&) noexcept = default;
 ResultsReader::~ResultsReader() = default;
 
-const ResultsHeader& ResultsReader::header() const { return state_->header; }
+const ResultsHeader& ResultsReader::header() const {
+  return state_->header;
+}
 
 int64_t ResultsReader::rows(const std::string& table) const {
   auto it = state_->rows.find(table);

@@ -25,16 +25,15 @@ void create_table(hid_t file, const Table<R>& table, const std::string& file_nam
   h5::Handle order = h5::checked(H5Pcreate(H5P_GROUP_CREATE), file_name, "group properties");
   h5::check(H5Pset_link_creation_order(order, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
             file_name, "group properties");
-  h5::Handle group = h5::checked(
-      H5Gcreate2(file, table.path.c_str(), links, order, H5P_DEFAULT), file_name,
-      "cannot create group /" + table.path);
+  h5::Handle group = h5::checked(H5Gcreate2(file, table.path.c_str(), links, order, H5P_DEFAULT),
+                                 file_name, "cannot create group /" + table.path);
   h5::write_attribute(group, kDescriptionAttribute, table.doc, file_name);
   h5::write_attribute(group, kRowsAttribute, int64_t{0}, file_name);
   for (const auto& column : table.columns) {
     const std::string where = "/" + table.path + "/" + column.name;
     h5::create_column(group, column.name, column.type, table.chunk_rows, file_name, where);
-    h5::Handle dataset = h5::checked(H5Dopen2(group, column.name.c_str(), H5P_DEFAULT),
-                                     file_name, "cannot open " + where);
+    h5::Handle dataset = h5::checked(H5Dopen2(group, column.name.c_str(), H5P_DEFAULT), file_name,
+                                     "cannot open " + where);
     h5::write_attribute(dataset, kDescriptionAttribute, column.doc, file_name);
     h5::write_attribute(dataset, kUnitAttribute, column.unit, file_name);
   }
@@ -53,8 +52,8 @@ inline h5::Handle open_dataset(hid_t group, const std::string& table, const std:
 
 // Writes `rows` at row `first` of every column; each column ends up exactly first + size long.
 template <class R>
-void write_table_rows(hid_t group, const Table<R>& table, hsize_t first,
-                      const std::vector<R>& rows, const std::string& file_name) {
+void write_table_rows(hid_t group, const Table<R>& table, hsize_t first, const std::vector<R>& rows,
+                      const std::string& file_name) {
   for (const auto& column : table.columns) {
     h5::ColumnData data = h5::empty_column(column.type);
     for (const auto& row : rows) column.push(row, data);
@@ -101,8 +100,8 @@ hsize_t table_length(hid_t group, const Table<R>& table, const std::string& file
   hsize_t shortest = ~hsize_t{0};
   for (const auto& column : table.columns) {
     h5::Handle dataset = open_dataset(group, table.path, column.name, file_name);
-    shortest = std::min(shortest,
-                        h5::column_length(dataset, file_name, "/" + table.path + "/" + column.name));
+    shortest = std::min(
+        shortest, h5::column_length(dataset, file_name, "/" + table.path + "/" + column.name));
   }
   return table.columns.empty() ? 0 : shortest;
 }

@@ -89,32 +89,31 @@ const std::string kStepDoc = "Training step the row belongs to (steps count from
 const Table<StepMetrics>& metrics_table() {
   static const Table<StepMetrics> table = [] {
     using R = StepMetrics;
-    Table<R> t{"metrics", "One row per training step: the figures of the progress line.", true,
-               256, {}};
+    Table<R> t{
+        "metrics", "One row per training step: the figures of the progress line.", true, 256, {}};
     auto& c = t.columns;
     c.push_back(field("step", "", kStepDoc, &R::step));
     c.push_back(field("epoch", "", "Pass over the training prompts, from 0", &R::epoch));
-    c.push_back(field("units", "", "Work units of the step: prompts times candidates",
-                      &R::units));
+    c.push_back(field("units", "", "Work units of the step: prompts times candidates", &R::units));
     c.push_back(field("samples", "", "Responses scored in the step", &R::samples));
-    c.push_back(field("reward_mean", "reward", "Mean reward of the step's responses",
-                      &R::reward_mean));
-    c.push_back(field("reward_std", "reward", "Standard deviation of the step's rewards",
-                      &R::reward_std));
+    c.push_back(
+        field("reward_mean", "reward", "Mean reward of the step's responses", &R::reward_mean));
+    c.push_back(
+        field("reward_std", "reward", "Standard deviation of the step's rewards", &R::reward_std));
     c.push_back(field("kl_mean", "nats",
                       "Mean KL estimate between the prompter and the reference prompter",
                       &R::kl_mean));
     c.push_back(field("loss", "", "Training loss of the step", &R::loss));
     c.push_back(field("grad_norm", "", "Global gradient norm before clipping", &R::grad_norm));
-    c.push_back(field("learning_rate", "", "Learning rate used for the step's update",
-                      &R::learning_rate));
-    c.push_back(field("tokens", "tokens", "Tokens generated in the step, prompter and target",
-                      &R::tokens));
+    c.push_back(
+        field("learning_rate", "", "Learning rate used for the step's update", &R::learning_rate));
+    c.push_back(
+        field("tokens", "tokens", "Tokens generated in the step, prompter and target", &R::tokens));
     c.push_back(field("tokens_per_s", "tokens/s", "Generated tokens per second of wall time",
                       &R::tokens_per_s));
     c.push_back(field("step_s", "s", "Wall time of the step", &R::step_s));
-    c.push_back(field("elapsed_s", "s", "Wall time since this session of the run started",
-                      &R::elapsed_s));
+    c.push_back(
+        field("elapsed_s", "s", "Wall time since this session of the run started", &R::elapsed_s));
     c.push_back(field("eta_s", "s", "Estimated wall time to the last step", &R::eta_s));
     phase_columns(c, &R::phase_share, "share_", "", "fraction",
                   "Fraction of the step's wall time spent in ");
@@ -129,24 +128,23 @@ const Table<TrainingSample>& samples_table() {
     Table<R> t{"samples",
                "One row per scored response of every training step: prompt, rewrite, response "
                "and their numbers.",
-               true, 1024, {}};
+               true,
+               1024,
+               {}};
     auto& c = t.columns;
     c.push_back(field("step", "", kStepDoc, &R::step));
-    c.push_back(field("prompt_index", "", "Index of the prompt in the training set",
-                      &R::prompt_index));
-    c.push_back(field("candidate", "", "Which of the prompt's K rewrites, from 0",
-                      &R::candidate));
+    c.push_back(
+        field("prompt_index", "", "Index of the prompt in the training set", &R::prompt_index));
+    c.push_back(field("candidate", "", "Which of the prompt's K rewrites, from 0", &R::candidate));
     c.push_back(field("sample", "", "Which of the rewrite's M responses, from 0", &R::sample));
     c.push_back(field("rank", "", "MPI rank that produced the row", &R::rank));
     c.push_back(field("seed", "", "Run seed", &R::seed));
     c.push_back(field("rewrite_stream", "", "Id of the random stream the rewrite was drawn from",
                       &R::rewrite_stream));
-    c.push_back(field("response_stream", "",
-                      "Id of the random stream the response was drawn from",
+    c.push_back(field("response_stream", "", "Id of the random stream the response was drawn from",
                       &R::response_stream));
     c.push_back(field("prompt", "", "Original prompt x", &R::prompt));
-    c.push_back(field("rewrite", "", "The prompter's rewrite x' that the target saw",
-                      &R::rewrite));
+    c.push_back(field("rewrite", "", "The prompter's rewrite x' that the target saw", &R::rewrite));
     c.push_back(field("response", "", "The target's response y", &R::response));
     c.push_back(field("reward", "reward", "Reward r(x, y), scored against the original prompt",
                       &R::reward));
@@ -158,8 +156,8 @@ const Table<TrainingSample>& samples_table() {
     c.push_back(field("logprob_reference", "nats",
                       "Log-probability of the rewrite under the reference prompter",
                       &R::logprob_reference));
-    c.push_back(field("kl", "nats", "KL estimate of the rewrite (prompter against reference)",
-                      &R::kl));
+    c.push_back(
+        field("kl", "nats", "KL estimate of the rewrite (prompter against reference)", &R::kl));
     return t;
   }();
   return table;
@@ -168,8 +166,8 @@ const Table<TrainingSample>& samples_table() {
 const Table<PhaseTimings>& timings_table() {
   static const Table<PhaseTimings> table = [] {
     using R = PhaseTimings;
-    Table<R> t{"timings", "One row per step and rank: where the rank's wall time went.", true,
-               1024, {}};
+    Table<R> t{
+        "timings", "One row per step and rank: where the rank's wall time went.", true, 1024, {}};
     auto& c = t.columns;
     c.push_back(field("step", "", kStepDoc, &R::step));
     c.push_back(field("rank", "", "MPI rank", &R::rank));
@@ -183,26 +181,27 @@ const Table<EvalSummary>& eval_summary_table() {
   static const Table<EvalSummary> table = [] {
     using R = EvalSummary;
     Table<R> t{"eval/summary",
-               "One row per evaluation, condition and decoding: the evaluation tables.", true, 256,
+               "One row per evaluation, condition and decoding: the evaluation tables.",
+               true,
+               256,
                {}};
     auto& c = t.columns;
     c.push_back(field("eval_index", "", "Evaluation of the run, from 0", &R::eval_index));
-    c.push_back(field("step", "", "Training steps done when the evaluation ran (0: before training)",
-                      &R::step));
+    c.push_back(field(
+        "step", "", "Training steps done when the evaluation ran (0: before training)", &R::step));
     c.push_back(field("condition", "",
                       "none (target on x), align-pro (target on the rewrite), rlhf (tuned target "
                       "on x)",
                       &R::condition));
     c.push_back(field("decoding", "", "greedy or sampled", &R::decoding));
     c.push_back(field("n", "", "Held-out prompts evaluated", &R::n));
-    c.push_back(field("confidence", "fraction", "Level of the row's confidence intervals",
-                      &R::confidence));
+    c.push_back(
+        field("confidence", "fraction", "Level of the row's confidence intervals", &R::confidence));
     estimate_columns(c, "mean", &R::mean, "reward", "Mean reward");
     estimate_columns(c, "std", &R::std, "reward", "Standard deviation of the rewards");
     estimate_columns(c, "win_rate", &R::win_rate, "fraction",
                      "Fraction of prompts where the condition beats none (ties count half)");
-    estimate_columns(c, "gain", &R::gain, "reward",
-                     "Mean paired reward difference against none");
+    estimate_columns(c, "gain", &R::gain, "reward", "Mean paired reward difference against none");
     return t;
   }();
   return table;
@@ -211,15 +210,15 @@ const Table<EvalSummary>& eval_summary_table() {
 const Table<EvalSample>& eval_samples_table() {
   static const Table<EvalSample> table = [] {
     using R = EvalSample;
-    Table<R> t{"eval/samples", "One row per evaluated response behind /eval/summary.", true, 1024,
-               {}};
+    Table<R> t{
+        "eval/samples", "One row per evaluated response behind /eval/summary.", true, 1024, {}};
     auto& c = t.columns;
     c.push_back(field("eval_index", "", "Evaluation of the run, from 0", &R::eval_index));
     c.push_back(field("step", "", "Training steps done when the evaluation ran", &R::step));
     c.push_back(field("condition", "", "none, align-pro or rlhf", &R::condition));
     c.push_back(field("decoding", "", "greedy or sampled", &R::decoding));
-    c.push_back(field("prompt_index", "", "Index of the prompt in the held-out set",
-                      &R::prompt_index));
+    c.push_back(
+        field("prompt_index", "", "Index of the prompt in the held-out set", &R::prompt_index));
     c.push_back(field("prompt", "", "Original prompt x", &R::prompt));
     c.push_back(field("rewrite", "",
                       "What the target saw: the rewrite for align-pro, x itself otherwise",
@@ -237,7 +236,9 @@ const Table<PoolStepRow>& pool_steps_table() {
     Table<R> t{"pool/steps",
                "pool prompters only: one row per step comparing the trained distribution with "
                "the exact optimum rho*.",
-               true, 256, {}};
+               true,
+               256,
+               {}};
     auto& c = t.columns;
     c.push_back(field("step", "", kStepDoc, &R::step));
     c.push_back(field("total_variation", "probability",
@@ -257,15 +258,17 @@ const Table<PoolDistributionRow>& pool_distribution_table() {
   static const Table<PoolDistributionRow> table = [] {
     using R = PoolDistributionRow;
     Table<R> t{"pool/distribution",
-               "pool prompters only: one row per step and template, the two distributions.", true,
-               1024, {}};
+               "pool prompters only: one row per step and template, the two distributions.",
+               true,
+               1024,
+               {}};
     auto& c = t.columns;
     c.push_back(field("step", "", kStepDoc, &R::step));
     c.push_back(field("template", "", "Index of the template in /pool/templates", &R::index));
-    c.push_back(field("trained", "probability", "Probability under the trained prompter",
-                      &R::trained));
-    c.push_back(field("rho_star", "probability", "Probability under the exact optimum rho*",
-                      &R::rho_star));
+    c.push_back(
+        field("trained", "probability", "Probability under the trained prompter", &R::trained));
+    c.push_back(
+        field("rho_star", "probability", "Probability under the exact optimum rho*", &R::rho_star));
     return t;
   }();
   return table;
@@ -277,7 +280,9 @@ const Table<PoolTemplate>& pool_templates_table() {
     Table<R> t{"pool/templates",
                "pool prompters only: the candidate templates, written once when the file is "
                "created.",
-               false, 256, {}};
+               false,
+               256,
+               {}};
     auto& c = t.columns;
     c.push_back(field("template", "", "Index of the template", &R::index));
     c.push_back(field("text", "", "The template, with its {prompt} placeholder", &R::text));
@@ -295,19 +300,19 @@ const Table<SessionRecord>& sessions_table() {
     Table<R> t{"sessions",
                "One row per start of the run: the first one and every resume after a "
                "preemption or a crash.",
-               false, 64, {}};
+               false,
+               64,
+               {}};
     auto& c = t.columns;
     c.push_back(field("session", "", "Start of the run, from 0", &R::session));
-    c.push_back(field("start_time", "ISO 8601 UTC", "When the session started",
-                      &R::start_time));
+    c.push_back(field("start_time", "ISO 8601 UTC", "When the session started", &R::start_time));
     c.push_back(field("from_step", "", "Steps done when the session started", &R::from_step));
     c.push_back(field("world_size", "", "MPI ranks of the session", &R::world_size));
-    c.push_back(field("hosts", "", "Host of each rank, in rank order, comma-separated",
-                      &R::hosts));
-    c.push_back(field("alignpro_version", "", "alignpro version of the session",
-                      &R::alignpro_version));
-    c.push_back(field("git_revision", "", "git revision alignpro was built from",
-                      &R::git_revision));
+    c.push_back(field("hosts", "", "Host of each rank, in rank order, comma-separated", &R::hosts));
+    c.push_back(
+        field("alignpro_version", "", "alignpro version of the session", &R::alignpro_version));
+    c.push_back(
+        field("git_revision", "", "git revision alignpro was built from", &R::git_revision));
     return t;
   }();
   return table;
@@ -327,9 +332,9 @@ TableInfo info_of(const Table<R>& table) {
 }  // namespace
 
 std::vector<TableInfo> layout() {
-  return {info_of(metrics_table()),        info_of(samples_table()),
-          info_of(timings_table()),        info_of(eval_summary_table()),
-          info_of(eval_samples_table()),   info_of(pool_steps_table()),
+  return {info_of(metrics_table()),           info_of(samples_table()),
+          info_of(timings_table()),           info_of(eval_summary_table()),
+          info_of(eval_samples_table()),      info_of(pool_steps_table()),
           info_of(pool_distribution_table()), info_of(pool_templates_table()),
           info_of(sessions_table())};
 }

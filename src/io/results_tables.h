@@ -21,7 +21,7 @@ struct PoolTemplate {
 
 // One row of /sessions: one start or resume of the run.
 struct SessionRecord {
-  int64_t session = 0;  // 0 for the first start, then 1, 2, ... per resume
+  int64_t session = 0;     // 0 for the first start, then 1, 2, ... per resume
   std::string start_time;  // ISO 8601, UTC
   int64_t from_step = 0;   // steps done when it started
   int64_t world_size = 0;
@@ -52,7 +52,7 @@ struct Column {
   h5::ColumnType type;
   std::string unit;  // "" when the value has no unit (an index, a text)
   std::string doc;
-  std::function<void(const Record&, h5::ColumnData&)> push;           // append the field
+  std::function<void(const Record&, h5::ColumnData&)> push;          // append the field
   std::function<void(const h5::ColumnData&, size_t, Record&)> pull;  // set the field from row i
 };
 

@@ -162,7 +162,8 @@ TEST(Checkpoint, IncompleteOrForeignFilesAreRefused) {
 
   const std::string foreign = dir.file("foreign.ckpt.h5");
   H5Fclose(H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  EXPECT_TRUE(contains(message_of([&] { read_checkpoint(foreign); }), "not an alignpro checkpoint"));
+  EXPECT_TRUE(
+      contains(message_of([&] { read_checkpoint(foreign); }), "not an alignpro checkpoint"));
 }
 
 TEST(Checkpoint, LatestSkipsADamagedNewerCheckpoint) {
@@ -279,8 +280,8 @@ TEST(ModelIdentity, IsStableAndFollowsConfigAndWeights) {
 TEST(ModelIdentity, BadFoldersAreInputErrors) {
   TempDir dir;
   EXPECT_THROW(model_folder_identity(dir.file("none")), InputError);
-  EXPECT_TRUE(contains(message_of([&] { model_folder_identity(dir.path().string()); }),
-                       "config.json"));
+  EXPECT_TRUE(
+      contains(message_of([&] { model_folder_identity(dir.path().string()); }), "config.json"));
   const auto folder = dir.path() / "model";
   make_model(folder);
   poke(folder / "model.safetensors", 7, '\x40');  // header length far past the end

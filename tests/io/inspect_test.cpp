@@ -47,7 +47,7 @@ void expect_two_steps_shown(const std::string& output) {
   EXPECT_TRUE(contains(output, "0.2700")) << output;  // make_metrics(2).reward_mean
   EXPECT_TRUE(contains(output, "align-pro")) << output;
   EXPECT_TRUE(contains(output, "0.620 [0.550, 0.650]")) << output;  // its mean with interval
-  EXPECT_TRUE(contains(output, "prompt 2/")) << output;  // an example from step 2
+  EXPECT_TRUE(contains(output, "prompt 2/")) << output;             // an example from step 2
   EXPECT_TRUE(contains(output, "rewrite   Please answer politely.\\nprompt")) << output;
 }
 

@@ -46,8 +46,12 @@ inline auto fields(const TrainingSample& s) {
                   s.response_stream, s.prompt, s.rewrite, s.response, s.reward, s.advantage,
                   s.logprob_prompter, s.logprob_reference, s.kl);
 }
-inline auto fields(const PhaseTimings& t) { return std::tie(t.step, t.rank, t.seconds); }
-inline auto fields(const Estimate& e) { return std::tie(e.value, e.ci_low, e.ci_high); }
+inline auto fields(const PhaseTimings& t) {
+  return std::tie(t.step, t.rank, t.seconds);
+}
+inline auto fields(const Estimate& e) {
+  return std::tie(e.value, e.ci_low, e.ci_high);
+}
 inline auto fields(const EvalSummary& s) {
   return std::make_tuple(s.eval_index, s.step, s.condition, s.decoding, s.n, s.confidence,
                          fields(s.mean), fields(s.std), fields(s.win_rate), fields(s.gain));
@@ -212,6 +216,8 @@ inline CommandResult run_command(const std::string& command) {
   return result;
 }
 
-inline std::string quoted(const std::string& path) { return "'" + path + "'"; }
+inline std::string quoted(const std::string& path) {
+  return "'" + path + "'";
+}
 
 }  // namespace alignpro::testing

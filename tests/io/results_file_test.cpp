@@ -86,8 +86,8 @@ TEST(ResultsFile, RoundTripsEveryTable) {
   }
   EXPECT_TRUE(same(reader.metrics(), metrics));
   EXPECT_TRUE(same(reader.samples(), samples));
-  EXPECT_TRUE(same(reader.samples(6, 3), std::vector<TrainingSample>(samples.begin() + 6,
-                                                                     samples.begin() + 9)));
+  EXPECT_TRUE(same(reader.samples(6, 3),
+                   std::vector<TrainingSample>(samples.begin() + 6, samples.begin() + 9)));
   EXPECT_TRUE(same(reader.samples_of_step(2), testing::make_samples(2, 5)));
   EXPECT_TRUE(reader.samples_of_step(4).empty());
   EXPECT_TRUE(same(reader.timings(), timings));
@@ -95,9 +95,9 @@ TEST(ResultsFile, RoundTripsEveryTable) {
   EXPECT_TRUE(same(reader.eval_summaries(),
                    std::vector<EvalSummary>{testing::make_summary(0, 2, "none"),
                                             testing::make_summary(0, 2, "align-pro")}));
-  EXPECT_TRUE(same(reader.eval_samples(), std::vector<EvalSample>{
-                                              testing::make_eval_sample(0, 2, 0),
-                                              testing::make_eval_sample(0, 2, 1)}));
+  EXPECT_TRUE(
+      same(reader.eval_samples(), std::vector<EvalSample>{testing::make_eval_sample(0, 2, 0),
+                                                          testing::make_eval_sample(0, 2, 1)}));
   const auto templates = reader.pool_templates();
   ASSERT_EQ(templates.size(), 3u);
   EXPECT_EQ(templates[1].text, info.pool_templates[1]);
@@ -245,8 +245,8 @@ TEST(ResultsFile, NonResultsFilesAreInputErrors) {
 
   const std::string foreign = dir.file("foreign.h5");
   H5Fclose(H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-  EXPECT_TRUE(contains(message_of([&] { ResultsReader reader(foreign); }),
-                       "not an alignpro results file"));
+  EXPECT_TRUE(
+      contains(message_of([&] { ResultsReader reader(foreign); }), "not an alignpro results file"));
   EXPECT_THROW(ResultsWriter::resume(foreign, make_run_info()), InputError);
 
   const std::string future = dir.file("future.h5");
@@ -295,8 +295,8 @@ TEST(ResultsFile, StatusTransitionsAreRecorded) {
   EXPECT_EQ(header.error_message, "");
   resumed.close();
   EXPECT_THROW(resumed.commit_step(2), RuntimeError);
-  for (auto status : {RunStatus::kRunning, RunStatus::kComplete, RunStatus::kPreempted,
-                      RunStatus::kFailed}) {
+  for (auto status :
+       {RunStatus::kRunning, RunStatus::kComplete, RunStatus::kPreempted, RunStatus::kFailed}) {
     EXPECT_EQ(parse_status(status_name(status)), status);
   }
   EXPECT_FALSE(parse_status("finished").has_value());
