@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/data_cursor.h"
 #include "common/job.h"
 
 namespace alignpro {
@@ -49,16 +50,6 @@ class PromptDataset {
 
   std::vector<std::string> prompts_;
   std::string source_;
-};
-
-// Where training stands in the data: the epoch and the position inside its order. A
-// checkpoint stores it, so a resumed run can check that it sees the same data.
-struct DataCursor {
-  int64_t epoch = 0;
-  int64_t position = 0;
-  bool operator==(const DataCursor& other) const {
-    return epoch == other.epoch && position == other.position;
-  }
 };
 
 // The order of prompts over a run. Step s takes the B prompts at positions s*B .. s*B+B-1 of
