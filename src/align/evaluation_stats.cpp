@@ -50,9 +50,9 @@ Sample sample_of(const std::vector<double>& rewards, const std::vector<double>& 
   return Sample{mean, std, wins / n, gain / n};
 }
 
-Estimate interval(double value, std::vector<double> draws, double confidence) {
+IntervalEstimate interval(double value, std::vector<double> draws, double confidence) {
   const double tail = (1.0 - confidence) / 2.0;
-  return Estimate{value, quantile(draws, tail), quantile(draws, 1.0 - tail)};
+  return IntervalEstimate{value, quantile(draws, tail), quantile(draws, 1.0 - tail)};
 }
 
 }  // namespace

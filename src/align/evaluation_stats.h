@@ -19,20 +19,20 @@ struct BootstrapOptions {
   uint64_t tag = 0;  // separates evaluations of one run (for example the training step)
 };
 
-// A statistic and its interval [low, high].
-struct Estimate {
+// A statistic and its confidence interval [ci_low, ci_high].
+struct IntervalEstimate {
   double value = 0;
-  double low = 0;
-  double high = 0;
+  double ci_low = 0;
+  double ci_high = 0;
 };
 
 struct ConditionStats {
   std::string name;
   int64_t prompts = 0;
-  Estimate mean;      // mean reward
-  Estimate std;       // sample standard deviation of the reward (n - 1; 0 for one prompt)
-  Estimate win_rate;  // P(reward > baseline reward on the same prompt) + P(tie) / 2
-  Estimate gain;      // mean of (reward - baseline reward) on the same prompts
+  IntervalEstimate mean;      // mean reward
+  IntervalEstimate std;       // sample standard deviation of the reward (n - 1; 0 for one prompt)
+  IntervalEstimate win_rate;  // P(reward > baseline reward on the same prompt) + P(tie) / 2
+  IntervalEstimate gain;      // mean of (reward - baseline reward) on the same prompts
 };
 
 // A condition's rewards, one per held-out prompt, in the prompt order of the baseline.

@@ -1,29 +1,16 @@
 #include "align/gradient_sync.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 
+#include "align/phase_timer.h"
 #include "common/error.h"
 #include "common/rng.h"
 
 namespace alignpro {
 
 namespace {
-
-// Adds the seconds of its lifetime to a counter.
-class ScopedSeconds {
- public:
-  explicit ScopedSeconds(double& total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  ~ScopedSeconds() {
-    total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-
- private:
-  double& total_;
-  std::chrono::steady_clock::time_point start_;
-};
 
 void check_dtype(const torch::Tensor& param, size_t index) {
   const auto type = param.scalar_type();

@@ -115,6 +115,14 @@ std::string PoolPrompter::rewrite(int64_t choice, const std::string& prompt) con
 PoolRewardEstimate::PoolRewardEstimate(size_t pool_size)
     : sums_(pool_size, 0.0), counts_(pool_size, 0) {}
 
+PoolRewardEstimate::PoolRewardEstimate(std::vector<double> sums, std::vector<int64_t> counts)
+    : sums_(std::move(sums)), counts_(std::move(counts)) {
+  if (sums_.size() != counts_.size()) {
+    throw InputError("pool reward estimate: " + std::to_string(sums_.size()) + " sums but " +
+                     std::to_string(counts_.size()) + " counts");
+  }
+}
+
 void PoolRewardEstimate::add(int64_t choice, double reward) {
   sums_.at(choice) += reward;
   ++counts_.at(choice);

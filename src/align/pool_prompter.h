@@ -62,11 +62,14 @@ class PoolPrompter {
 class PoolRewardEstimate {
  public:
   explicit PoolRewardEstimate(size_t pool_size);
+  // Restores an estimate from its sums and counts (as a checkpoint keeps them).
+  PoolRewardEstimate(std::vector<double> sums, std::vector<int64_t> counts);
   void add(int64_t choice, double reward);
   // Whether every template has at least one observation, so that rho* is defined.
   bool complete() const;
   std::vector<double> means() const;  // NaN for templates never observed
   const std::vector<int64_t>& counts() const { return counts_; }
+  const std::vector<double>& sums() const { return sums_; }
 
  private:
   std::vector<double> sums_;

@@ -17,5 +17,11 @@ Command add_check_command(CLI::App& app);
 Command add_version_command(CLI::App& app);
 Command add_reference_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
+Command add_sft_command(CLI::App& app);
+Command add_fit_reward_command(CLI::App& app);
+Command add_make_demo_command(CLI::App& app);
+Command add_generate_command(CLI::App& app);
 
 }  // namespace alignpro

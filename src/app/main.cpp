@@ -14,10 +14,10 @@ int main(int argc, char** argv) {
 
   // One line per command; each lives in its own *_command.cpp.
   const std::vector<Command> commands = {
-      add_check_command(app),
-      add_version_command(app),
-      add_reference_command(app),
-      add_inspect_command(app),
+      add_check_command(app),    add_version_command(app),    add_reference_command(app),
+      add_inspect_command(app),  add_train_command(app),      add_eval_command(app),
+      add_sft_command(app),      add_fit_reward_command(app), add_make_demo_command(app),
+      add_generate_command(app),
   };
 
   try {

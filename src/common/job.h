@@ -134,6 +134,11 @@ struct Job {
   std::string canonical() const;
   // A stable 64-bit hash of canonical(), compared across ranks.
   uint64_t hash() const;
+  // The hash of what the run computes, which its results file and checkpoints carry: hash()
+  // without the keys that only say how the run is operated (run.resume, run.log_every,
+  // run.checkpoint_every, run.keep_checkpoints, runtime.device, runtime.threads and the
+  // watchdog times), so that a run may be resumed with those changed.
+  uint64_t results_hash() const;
   // The resolved configuration as TOML, for `alignpro check` and the log.
   std::string to_toml() const;
   // Work units of one step: prompts per step times candidates per prompt.

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "common/job.h"
@@ -528,14 +529,36 @@ std::string Job::canonical() const {
   return out;
 }
 
-uint64_t Job::hash() const {
-  // FNV-1a, 64 bits: stable across compilers and runs, unlike std::hash.
+namespace {
+
+// FNV-1a, 64 bits: stable across compilers and runs, unlike std::hash.
+uint64_t fnv1a(const std::string& text) {
   uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : canonical()) {
+  for (unsigned char c : text) {
     h ^= c;
     h *= 0x100000001b3ull;
   }
   return h;
+}
+
+}  // namespace
+
+uint64_t Job::hash() const {
+  return fnv1a(canonical());
+}
+
+uint64_t Job::results_hash() const {
+  // Keys that say how a run is operated, not what it computes.
+  static const std::set<std::string> kOperational = {
+      "run.resume",     "run.log_every",   "run.checkpoint_every",  "run.keep_checkpoints",
+      "runtime.device", "runtime.threads", "runtime.watchdog_warn", "runtime.watchdog_abort"};
+  std::string text;
+  for (const auto& spec : job_schema()) {
+    if (kOperational.count(spec.full_name()) == 0) {
+      text += spec.full_name() + " = " + render(spec.load(*this)) + "\n";
+    }
+  }
+  return fnv1a(text);
 }
 
 std::string Job::to_toml() const {

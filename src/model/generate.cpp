@@ -110,10 +110,10 @@ Choices choose(const torch::Tensor& logits, const GenerateOptions& options,
     });
     chosen = torch::tensor(out.tokens, torch::kInt64).to(logits.device());
   }
-  const torch::Tensor logprobs = torch::log_softmax(logits, -1)
-                                     .gather(1, chosen.view({batch, 1}))
-                                     .view({batch})
-                                     .to(torch::kCPU);
+  // log p = logit - logsumexp(logits), without writing out the whole log-softmax.
+  const torch::Tensor logprobs =
+      (logits.gather(1, chosen.view({batch, 1})).view({batch}) - logits.logsumexp(-1))
+          .to(torch::kCPU);
   out.logprobs.assign(logprobs.data_ptr<float>(), logprobs.data_ptr<float>() + batch);
   return out;
 }

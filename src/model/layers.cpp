@@ -1,7 +1,11 @@
 #include "model/layers.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace alignpro::layers {
 
@@ -134,8 +138,108 @@ const torch::Tensor& MaskCache::get(int64_t window) {
   return masks_.emplace(window, mask).first->second;
 }
 
+namespace {
+
+// The inner loops of one-token attention, compiled for several instruction sets and chosen at
+// run time: the build itself targets plain x86-64.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define ALIGNPRO_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ALIGNPRO_MULTIVERSION
+#endif
+
+ALIGNPRO_MULTIVERSION float dot(const float* a, const float* b, int64_t n) {
+  // Sixteen partial sums, so the compiler can vectorise without reassociating one sum.
+  float partial[16] = {0};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int j = 0; j < 16; ++j) partial[j] += a[i + j] * b[i + j];
+  }
+  float sum = 0;
+  for (; i < n; ++i) sum += a[i] * b[i];
+  for (int j = 0; j < 16; ++j) sum += partial[j];
+  return sum;
+}
+
+ALIGNPRO_MULTIVERSION void add_scaled(float weight, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += weight * x[i];
+}
+
+// Attention of one new token per row, float32 on the CPU, without autograd. Each (row, key-value
+// head) reads its cached keys and values once for all query heads of its group; a batched matrix
+// product here would run thousands of tiny products, each with its own dispatch.
+//   q [batch, 1, heads, head_dim]; k, v [batch, kv_heads, keys, head_dim] (rows contiguous);
+//   mask [batch or 1, 1, 1, 1, keys] or undefined. Returns [batch, 1, heads * head_dim].
+torch::Tensor attend_one_token_cpu(const torch::Tensor& q_in, const torch::Tensor& k,
+                                   const torch::Tensor& v, const torch::Tensor& mask,
+                                   double scale) {
+  const torch::Tensor q = q_in.contiguous();
+  const int64_t batch = q.size(0), heads = q.size(2), dim = q.size(3);
+  const int64_t kv_heads = k.size(1), keys = k.size(2), groups = heads / kv_heads;
+  torch::Tensor out = torch::empty({batch, 1, heads * dim}, q.options());
+  torch::Tensor m;
+  int64_t mask_row_stride = 0;
+  if (mask.defined()) {
+    m = mask.reshape({mask.size(0), keys}).contiguous();
+    mask_row_stride = mask.size(0) == 1 ? 0 : keys;
+  }
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  const float* mp = m.defined() ? m.data_ptr<float>() : nullptr;
+  float* op = out.data_ptr<float>();
+  const int64_t k_row = k.stride(0), k_head = k.stride(1), k_key = k.stride(2);
+  const int64_t v_row = v.stride(0), v_head = v.stride(1), v_key = v.stride(2);
+  const auto fscale = static_cast<float>(scale);
+  at::parallel_for(0, batch * kv_heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(static_cast<size_t>(groups * keys));  // [groups, keys]
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t b = item / kv_heads, h = item % kv_heads;
+      const float* kb = kp + b * k_row + h * k_head;
+      const float* vb = vp + b * v_row + h * v_head;
+      const float* mb = mp != nullptr ? mp + b * mask_row_stride : nullptr;
+      const float* qb = qp + item * groups * dim;  // heads h*groups .. h*groups+groups-1
+      float* ob = op + item * groups * dim;
+      for (int64_t j = 0; j < keys; ++j) {
+        const float* key = kb + j * k_key;
+        const float bias = mb != nullptr ? mb[j] : 0.0f;
+        for (int64_t g = 0; g < groups; ++g) {
+          scores[static_cast<size_t>(g * keys + j)] = dot(qb + g * dim, key, dim) * fscale + bias;
+        }
+      }
+      for (int64_t g = 0; g < groups; ++g) {
+        float* s = scores.data() + g * keys;
+        const float top = *std::max_element(s, s + keys);
+        float total = 0;
+        for (int64_t j = 0; j < keys; ++j) {
+          s[j] = std::exp(s[j] - top);
+          total += s[j];
+        }
+        const float inverse = 1.0f / total;
+        for (int64_t j = 0; j < keys; ++j) s[j] *= inverse;
+        std::fill(ob + g * dim, ob + (g + 1) * dim, 0.0f);
+      }
+      for (int64_t j = 0; j < keys; ++j) {
+        const float* value = vb + j * v_key;
+        for (int64_t g = 0; g < groups; ++g) {
+          add_scaled(scores[static_cast<size_t>(g * keys + j)], value, ob + g * dim, dim);
+        }
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
 torch::Tensor attend(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                      const torch::Tensor& mask, double scale) {
+  if (q.size(1) == 1 && q.device().is_cpu() && q.scalar_type() == torch::kFloat32 &&
+      k.scalar_type() == torch::kFloat32 && k.stride(3) == 1 && v.stride(3) == 1 &&
+      !(torch::GradMode::is_enabled() &&
+        (q.requires_grad() || k.requires_grad() || v.requires_grad()))) {
+    return attend_one_token_cpu(q, k, v, mask, scale);
+  }
   const int64_t batch = q.size(0), seq = q.size(1), heads = q.size(2), dim = q.size(3);
   const int64_t kv_heads = k.size(1), keys = k.size(2);
   const int64_t groups = heads / kv_heads;

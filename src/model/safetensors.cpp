@@ -272,7 +272,7 @@ torch::Tensor SafetensorsFile::load(const std::string& name, torch::ScalarType d
   return out;
 }
 
-Checkpoint::Checkpoint(const std::string& folder) : folder_(folder) {
+WeightFiles::WeightFiles(const std::string& folder) : folder_(folder) {
   const fs::path dir(folder);
   const fs::path index_path = dir / "model.safetensors.index.json";
   const fs::path single_path = dir / "model.safetensors";
@@ -324,20 +324,20 @@ Checkpoint::Checkpoint(const std::string& folder) : folder_(folder) {
   }
 }
 
-std::vector<std::string> Checkpoint::names() const {
+std::vector<std::string> WeightFiles::names() const {
   std::vector<std::string> out;
   for (const auto& [name, file] : where_) out.push_back(name);
   return out;
 }
 
-const SafetensorsEntry& Checkpoint::entry(const std::string& name) const {
+const SafetensorsEntry& WeightFiles::entry(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) throw InputError(folder_ + ": checkpoint has no tensor \"" + name + "\"");
   return files_[it->second]->entry(name);
 }
 
-torch::Tensor Checkpoint::load(const std::string& name, torch::ScalarType dtype,
-                               torch::Device device) const {
+torch::Tensor WeightFiles::load(const std::string& name, torch::ScalarType dtype,
+                                torch::Device device) const {
   auto it = where_.find(name);
   if (it == where_.end()) throw InputError(folder_ + ": checkpoint has no tensor \"" + name + "\"");
   return files_[it->second]->load(name, dtype, device);

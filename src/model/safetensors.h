@@ -63,10 +63,10 @@ class SafetensorsFile {
 
 // The weights of a model folder: model.safetensors, or the shards listed by
 // model.safetensors.index.json. Shard names are checked to stay inside the folder.
-class Checkpoint {
+class WeightFiles {
  public:
   // Throws InputError when the folder has neither file or when an index or shard is malformed.
-  explicit Checkpoint(const std::string& folder);
+  explicit WeightFiles(const std::string& folder);
 
   const std::string& folder() const { return folder_; }
   std::vector<std::string> names() const;

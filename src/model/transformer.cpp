@@ -71,7 +71,7 @@ std::shared_ptr<Transformer> make_model(const ModelConfig& config, torch::Device
 }
 
 void load_weights(Transformer& model, const std::string& folder) {
-  const Checkpoint checkpoint(folder);
+  const WeightFiles checkpoint(folder);
   const std::string prefix = base_prefix(model.config());
   std::set<std::string> used;
   torch::NoGradGuard no_grad;

@@ -34,9 +34,9 @@ TEST(EvaluationStats, AllWinsGiveWinRateOneWithADegenerateInterval) {
   ASSERT_EQ(stats.size(), 2u);
   EXPECT_EQ(stats[1].name, "align-pro");
   EXPECT_EQ(stats[1].win_rate.value, 1.0);
-  EXPECT_EQ(stats[1].win_rate.low, 1.0);
-  EXPECT_EQ(stats[1].win_rate.high, 1.0);
-  EXPECT_GT(stats[1].gain.low, 0.0);
+  EXPECT_EQ(stats[1].win_rate.ci_low, 1.0);
+  EXPECT_EQ(stats[1].win_rate.ci_high, 1.0);
+  EXPECT_GT(stats[1].gain.ci_low, 0.0);
 }
 
 TEST(EvaluationStats, BaselineAgainstItselfTiesEverywhere) {
@@ -44,9 +44,9 @@ TEST(EvaluationStats, BaselineAgainstItselfTiesEverywhere) {
   const auto stats = evaluation_stats(base, {}, options(200));
   ASSERT_EQ(stats.size(), 1u);
   EXPECT_EQ(stats[0].win_rate.value, 0.5);
-  EXPECT_EQ(stats[0].win_rate.low, 0.5);
+  EXPECT_EQ(stats[0].win_rate.ci_low, 0.5);
   EXPECT_EQ(stats[0].gain.value, 0.0);
-  EXPECT_EQ(stats[0].gain.high, 0.0);
+  EXPECT_EQ(stats[0].gain.ci_high, 0.0);
   EXPECT_DOUBLE_EQ(stats[0].mean.value, 2.0);
   EXPECT_DOUBLE_EQ(stats[0].std.value, 1.0);
 }
@@ -63,16 +63,16 @@ TEST(EvaluationStats, KnownShiftIsRecoveredWithinItsInterval) {
   for (double r : base_rewards) shifted.push_back(r + 0.3);
   const auto stats = evaluation_stats({"none", base_rewards}, {{"shifted", shifted}}, options());
   EXPECT_NEAR(stats[1].gain.value, 0.3, 1e-12);
-  EXPECT_NEAR(stats[1].gain.low, 0.3, 1e-12);
-  EXPECT_NEAR(stats[1].gain.high, 0.3, 1e-12);
+  EXPECT_NEAR(stats[1].gain.ci_low, 0.3, 1e-12);
+  EXPECT_NEAR(stats[1].gain.ci_high, 0.3, 1e-12);
   EXPECT_NEAR(stats[1].mean.value - stats[0].mean.value, 0.3, 1e-12);
   // The 95% interval of a mean of 400 unit-variance values is about +-1.96 / 20 = +-0.098.
-  const double half_width = (stats[0].mean.high - stats[0].mean.low) / 2;
+  const double half_width = (stats[0].mean.ci_high - stats[0].mean.ci_low) / 2;
   EXPECT_NEAR(half_width, 0.098, 0.015);
-  EXPECT_LT(stats[0].mean.low, stats[0].mean.value);
-  EXPECT_GT(stats[0].mean.high, stats[0].mean.value);
+  EXPECT_LT(stats[0].mean.ci_low, stats[0].mean.value);
+  EXPECT_GT(stats[0].mean.ci_high, stats[0].mean.value);
   EXPECT_NEAR(stats[0].std.value, 1.0, 0.1);
-  EXPECT_LT(stats[0].std.low, stats[0].std.value);
+  EXPECT_LT(stats[0].std.ci_low, stats[0].std.value);
   EXPECT_EQ(stats[1].win_rate.value, 1.0);
 }
 
@@ -83,28 +83,28 @@ TEST(EvaluationStats, NoisyGainIntervalCoversTheTruth) {
   for (size_t i = 0; i < base_rewards.size(); ++i) better.push_back(base_rewards[i] + noise[i]);
   const auto stats = evaluation_stats({"none", base_rewards}, {{"better", better}}, options());
   // Interval of the mean gain: 0.2 +- 1.96 * 0.5 / sqrt(500) = 0.2 +- 0.044.
-  EXPECT_LT(stats[1].gain.low, 0.2 + 0.02);
-  EXPECT_GT(stats[1].gain.high, 0.2 - 0.02);
-  EXPECT_GT(stats[1].gain.low, 0.0);
-  EXPECT_GT(stats[1].win_rate.low, 0.5);
+  EXPECT_LT(stats[1].gain.ci_low, 0.2 + 0.02);
+  EXPECT_GT(stats[1].gain.ci_high, 0.2 - 0.02);
+  EXPECT_GT(stats[1].gain.ci_low, 0.0);
+  EXPECT_GT(stats[1].win_rate.ci_low, 0.5);
 }
 
 TEST(EvaluationStats, ResamplesAreReproducibleAndDependOnSeedAndTag) {
   const auto base_rewards = normal_rewards(4, 50, 0.0, 1.0);
   const auto a = evaluation_stats({"none", base_rewards}, {}, options(300));
   const auto b = evaluation_stats({"none", base_rewards}, {}, options(300));
-  EXPECT_EQ(a[0].mean.low, b[0].mean.low);
+  EXPECT_EQ(a[0].mean.ci_low, b[0].mean.ci_low);
   auto other = options(300);
   other.tag = 1;
-  EXPECT_NE(evaluation_stats({"none", base_rewards}, {}, other)[0].mean.low, a[0].mean.low);
+  EXPECT_NE(evaluation_stats({"none", base_rewards}, {}, other)[0].mean.ci_low, a[0].mean.ci_low);
 }
 
 TEST(EvaluationStats, HigherConfidenceWidensTheInterval) {
   const auto base_rewards = normal_rewards(5, 100, 0.0, 1.0);
   const auto narrow = evaluation_stats({"none", base_rewards}, {}, options(1000, 0.5))[0].mean;
   const auto wide = evaluation_stats({"none", base_rewards}, {}, options(1000, 0.99))[0].mean;
-  EXPECT_LT(wide.low, narrow.low);
-  EXPECT_GT(wide.high, narrow.high);
+  EXPECT_LT(wide.ci_low, narrow.ci_low);
+  EXPECT_GT(wide.ci_high, narrow.ci_high);
 }
 
 TEST(EvaluationStats, BadRewardsAreRejectedWithTheirCondition) {

@@ -10,11 +10,10 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "dist/communicator.h"
+#include "mpi_world.h"
 
 namespace alignpro {
 namespace {
-
-Communicator* g_world = nullptr;
 
 constexpr int64_t kUnits = 12;  // B = 3 prompts times K = 4 candidates
 // Buckets of 64 bytes: the 49 parameters of the MLP travel in several collectives.
@@ -66,17 +65,17 @@ std::vector<torch::Tensor> grads_of(const std::vector<torch::Tensor>& params) {
 
 // One training step of the replica on this rank's shard.
 void local_backward(torch::nn::Sequential& model, const Sharding& sharding) {
-  const UnitRange mine = sharding.range(g_world->rank());
+  const UnitRange mine = sharding.range(testing::mpi_world().rank());
   for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
   units_loss(model, mine.begin, mine.end).backward();
 }
 
 TEST(GradientSyncMpi, DistributedGradientEqualsSingleProcessGradient) {
-  const Sharding sharding(kUnits, g_world->size());
+  const Sharding sharding(kUnits, testing::mpi_world().size());
   for (Aggregation aggregation : {Aggregation::kAllreduce, Aggregation::kReduce}) {
     auto replica = make_model();
     local_backward(replica, sharding);
-    GradientSync sync(*g_world, replica->parameters(), aggregation, kBucketBytes);
+    GradientSync sync(testing::mpi_world(), replica->parameters(), aggregation, kBucketBytes);
     sync.sum_gradients(static_cast<double>(kUnits));
 
     auto whole = make_model();
@@ -86,23 +85,24 @@ TEST(GradientSyncMpi, DistributedGradientEqualsSingleProcessGradient) {
       EXPECT_LT(
           max_relative_difference(grads_of(whole->parameters()), grads_of(replica->parameters())),
           1e-5)
-          << "rank " << g_world->rank();
+          << "rank " << testing::mpi_world().rank();
     }
     EXPECT_GT(sync.stats().collectives, 3);
   }
 }
 
 TEST(GradientSyncMpi, BothStrategiesGiveTheSameWeightsAfterSeveralSteps) {
-  const Sharding sharding(kUnits, g_world->size());
+  const Sharding sharding(kUnits, testing::mpi_world().size());
   AdamWOptions options;
   options.weight_decay = 0.01;
   const LrSchedule schedule(0.02, 2, "cosine", 6);
   auto by_allreduce = make_model();
   auto by_reduce = make_model();
   auto alone = make_model();
-  GradientSync allreduce(*g_world, by_allreduce->parameters(), Aggregation::kAllreduce,
+  GradientSync allreduce(testing::mpi_world(), by_allreduce->parameters(), Aggregation::kAllreduce,
                          kBucketBytes);
-  GradientSync reduce(*g_world, by_reduce->parameters(), Aggregation::kReduce, kBucketBytes);
+  GradientSync reduce(testing::mpi_world(), by_reduce->parameters(), Aggregation::kReduce,
+                      kBucketBytes);
   AdamW allreduce_optimizer(by_allreduce->parameters(), options);
   std::unique_ptr<AdamW> reduce_optimizer;
   if (reduce.holds_optimizer()) {
@@ -138,14 +138,15 @@ TEST(GradientSyncMpi, BothStrategiesGiveTheSameWeightsAfterSeveralSteps) {
 
 TEST(GradientSyncMpi, DivergedReplicasAreDetectedAndNamed) {
   auto model = make_model();
-  GradientSync sync(*g_world, model->parameters(), Aggregation::kAllreduce, kBucketBytes);
+  GradientSync sync(testing::mpi_world(), model->parameters(), Aggregation::kAllreduce,
+                    kBucketBytes);
   ASSERT_NO_THROW(sync.check_replicas(3));
-  const int rank = g_world->rank();
+  const int rank = testing::mpi_world().rank();
   if (rank % 2 == 1) {
     torch::NoGradGuard no_grad;
     model->parameters()[2][0] += 1e-3f * rank;
   }
-  if (g_world->size() == 1) {
+  if (testing::mpi_world().size() == 1) {
     EXPECT_NO_THROW(sync.check_replicas(4));  // nothing to diverge from
     return;
   }
@@ -155,7 +156,7 @@ TEST(GradientSyncMpi, DivergedReplicasAreDetectedAndNamed) {
   } catch (const RuntimeError& e) {
     const std::string message = e.what();
     EXPECT_NE(message.find("diverged at step 4"), std::string::npos) << message;
-    for (int r = 1; r < g_world->size(); ++r) {
+    for (int r = 1; r < testing::mpi_world().size(); ++r) {
       const bool named = message.find("rank " + std::to_string(r) + " has") != std::string::npos;
       EXPECT_EQ(named, r % 2 == 1) << "rank " << r << " in: " << message;
     }
@@ -163,14 +164,14 @@ TEST(GradientSyncMpi, DivergedReplicasAreDetectedAndNamed) {
 }
 
 TEST(GradientSyncMpi, NonFiniteGradientOnOneRankStopsEveryRank) {
-  const Sharding sharding(kUnits, g_world->size());
+  const Sharding sharding(kUnits, testing::mpi_world().size());
   for (Aggregation aggregation : {Aggregation::kAllreduce, Aggregation::kReduce}) {
     auto model = make_model();
     local_backward(model, sharding);
-    if (g_world->rank() == g_world->size() - 1) {
+    if (testing::mpi_world().rank() == testing::mpi_world().size() - 1) {
       model->parameters()[0].mutable_grad()[0][0] = INFINITY;
     }
-    GradientSync sync(*g_world, model->parameters(), aggregation, kBucketBytes);
+    GradientSync sync(testing::mpi_world(), model->parameters(), aggregation, kBucketBytes);
     std::unique_ptr<AdamW> optimizer;
     if (sync.holds_optimizer())
       optimizer = std::make_unique<AdamW>(model->parameters(), AdamWOptions{});
@@ -178,7 +179,7 @@ TEST(GradientSyncMpi, NonFiniteGradientOnOneRankStopsEveryRank) {
     EXPECT_THROW(sync.update(optimizer.get(), 0.01, 1.0, kUnits), RuntimeError);
     EXPECT_TRUE(torch::equal(model->parameters()[1], before));
     // Every rank is still in step: a collective after the failure completes.
-    EXPECT_TRUE(g_world->all(true, "after a failed update"));
+    EXPECT_TRUE(testing::mpi_world().all(true, "after a failed update"));
   }
 }
 
@@ -186,9 +187,9 @@ TEST(GradientSyncMpi, BroadcastParametersCopiesRankZero) {
   auto model = make_model();
   {
     torch::NoGradGuard no_grad;
-    for (auto& p : model->parameters()) p.add_(static_cast<float>(g_world->rank()));
+    for (auto& p : model->parameters()) p.add_(static_cast<float>(testing::mpi_world().rank()));
   }
-  GradientSync sync(*g_world, model->parameters(), Aggregation::kReduce, kBucketBytes);
+  GradientSync sync(testing::mpi_world(), model->parameters(), Aggregation::kReduce, kBucketBytes);
   sync.broadcast_parameters();
   auto expected = make_model();
   EXPECT_EQ(max_relative_difference(model->parameters(), expected->parameters()), 0.0);
@@ -196,13 +197,3 @@ TEST(GradientSyncMpi, BroadcastParametersCopiesRankZero) {
 
 }  // namespace
 }  // namespace alignpro
-
-int main(int argc, char** argv) {
-  alignpro::MpiSession session(&argc, &argv);
-  ::testing::InitGoogleTest(&argc, argv);
-  auto world = session.world();
-  alignpro::g_world = world.get();
-  const int result = RUN_ALL_TESTS();
-  alignpro::g_world = nullptr;
-  return result;
-}

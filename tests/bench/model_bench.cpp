@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -31,11 +33,19 @@ struct BenchArgs {
   int64_t new_tokens = 128;
   int repeats = 3;
   int threads = 0;
+  int blas_threads = 0;
   bool sample = false;
   std::string device = "auto";
   std::string dtype = "auto";
   bool machine_readable = false;
 };
+
+void set_blas_threads(int threads) {
+  using SetThreads = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set(threads);
+  }
+}
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -88,6 +98,7 @@ int64_t matmul_parameters(const Transformer& model) {
 int run(const BenchArgs& args) {
   // libtorch and OpenBLAS threads: the cores of the machine unless asked otherwise.
   configure_threads(args.threads, 1);
+  if (args.blas_threads > 0) set_blas_threads(args.blas_threads);
   const torch::Device device = choose_device(0, args.device);
   LoadOptions load;
   load.device = device;
@@ -202,6 +213,7 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", args.repeats, "Timed runs; the best counts")
       ->check(CLI::PositiveNumber);
   app.add_option("--threads", args.threads, "Compute threads (0: one per core)");
+  app.add_option("--blas-threads", args.blas_threads, "OpenBLAS threads (0: as --threads)");
   app.add_flag("--sample", args.sample, "Sample (temperature 1) instead of greedy decoding");
   app.add_option("--device", args.device, "auto, cpu or cuda");
   app.add_option("--dtype", args.dtype, "auto, float32, bfloat16 or float16");

@@ -262,7 +262,7 @@ TEST_F(SafetensorsTest, ShardedCheckpointRoundTrip) {
   save_checkpoint(dir_.string(), {{"a", a}, {"b", b}, {"c", c}}, /*max_shard_bytes=*/5000);
   EXPECT_TRUE(fs::exists(dir_ / "model.safetensors.index.json"));
   EXPECT_FALSE(fs::exists(dir_ / "model.safetensors"));
-  const Checkpoint checkpoint(dir_.string());
+  const WeightFiles checkpoint(dir_.string());
   EXPECT_EQ(checkpoint.names(), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_TRUE(torch::equal(checkpoint.load("b", torch::kFloat32), b));
   EXPECT_TRUE(torch::equal(checkpoint.load("c", torch::kFloat32), c));
@@ -270,11 +270,11 @@ TEST_F(SafetensorsTest, ShardedCheckpointRoundTrip) {
   // Saving again unsharded replaces the index.
   save_checkpoint(dir_.string(), {{"a", a}});
   EXPECT_FALSE(fs::exists(dir_ / "model.safetensors.index.json"));
-  EXPECT_EQ(Checkpoint(dir_.string()).names(), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(WeightFiles(dir_.string()).names(), (std::vector<std::string>{"a"}));
 }
 
 TEST_F(SafetensorsTest, ReadsTheReferenceShardedFixture) {
-  const Checkpoint checkpoint(testing::model_dir("llama_gqa"));
+  const WeightFiles checkpoint(testing::model_dir("llama_gqa"));
   EXPECT_TRUE(checkpoint.contains("model.embed_tokens.weight"));
   EXPECT_TRUE(checkpoint.contains("lm_head.weight"));
   EXPECT_EQ(checkpoint.entry("model.layers.1.self_attn.k_proj.weight").shape,
@@ -286,7 +286,7 @@ TEST_F(SafetensorsTest, IndexNamingAFileOutsideTheFolderFails) {
   std::ofstream(dir_ / "model.safetensors.index.json")
       << R"({"weight_map": {"a": "../shard.safetensors"}})";
   expect_input_error(
-      [&] { Checkpoint c(dir_.string()); },
+      [&] { WeightFiles c(dir_.string()); },
       {"model.safetensors.index.json", "\"../shard.safetensors\"", "plain file name"});
 }
 
@@ -294,20 +294,20 @@ TEST_F(SafetensorsTest, IndexNamingATensorAbsentFromItsShardFails) {
   save_safetensors((dir_ / "shard.safetensors").string(), {{"a", torch::ones({2})}});
   std::ofstream(dir_ / "model.safetensors.index.json")
       << R"({"weight_map": {"a": "shard.safetensors", "b": "shard.safetensors"}})";
-  expect_input_error([&] { Checkpoint c(dir_.string()); },
+  expect_input_error([&] { WeightFiles c(dir_.string()); },
                      {"\"b\"", "shard.safetensors", "no such"});
 }
 
 TEST_F(SafetensorsTest, MalformedIndexFails) {
   std::ofstream(dir_ / "model.safetensors.index.json") << R"({"weight_map": {"a": )";
-  expect_input_error([&] { Checkpoint c(dir_.string()); },
+  expect_input_error([&] { WeightFiles c(dir_.string()); },
                      {"model.safetensors.index.json", "not valid JSON", "at byte"});
   std::ofstream(dir_ / "model.safetensors.index.json") << R"({"weights": {}})";
-  expect_input_error([&] { Checkpoint c(dir_.string()); }, {"\"weight_map\""});
+  expect_input_error([&] { WeightFiles c(dir_.string()); }, {"\"weight_map\""});
 }
 
 TEST_F(SafetensorsTest, FolderWithoutWeightsFails) {
-  expect_input_error([&] { Checkpoint c(dir_.string()); }, {dir_.string(), "model.safetensors"});
+  expect_input_error([&] { WeightFiles c(dir_.string()); }, {dir_.string(), "model.safetensors"});
 }
 
 }  // namespace

@@ -119,7 +119,7 @@ TEST(LastNonPadIndex, TakesTheRightmostNonPadToken) {
 TEST(Transformer, ParameterNamesMatchTheCheckpointKeys) {
   for (const auto& name : testing::causal_models()) {
     const auto model = load_model(model_dir(name));
-    const Checkpoint checkpoint(model_dir(name));
+    const WeightFiles checkpoint(model_dir(name));
     for (const auto& [key, tensor] : model->checkpoint_tensors()) {
       EXPECT_TRUE(checkpoint.contains(key)) << name << ": " << key;
     }
