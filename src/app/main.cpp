@@ -1,5 +1,7 @@
 // alignpro's command line: parses the arguments and hands over to one entry point per command.
 // Exit codes: 0 success, 1 failure at run time, 2 bad input, 3 preempted (see common/error.h).
+#include <hdf5.h>
+
 #include <iostream>
 #include <vector>
 
@@ -9,6 +11,10 @@
 
 int main(int argc, char** argv) {
   using namespace alignpro;
+  // Every HDF5 object is closed by its owner before main returns. Without this, the library's
+  // exit handler would try again to close a results file whose writes failed (a full disk) and
+  // can crash doing so, after the error was already reported.
+  H5dont_atexit();
   CLI::App app{"alignpro: Align-Pro prompt optimisation for frozen LLMs, as an MPI batch job"};
   app.require_subcommand(1);
 

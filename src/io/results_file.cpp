@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "alignpro/build_info.h"
 #include "common/error.h"
@@ -180,6 +182,22 @@ int lock_shared(const std::string& path) {
   return fd;
 }
 
+// H5Fopen for writing. A reader that opens the file with HDF5's own locking holds a shared
+// lock for a moment (h5py does by default), and a writer's open fails while it does; the open is
+// retried for about two seconds. Another writer holds its lock for good (see lock_shared) and is
+// still refused.
+hid_t open_for_writing(const std::string& path, unsigned flags, hid_t access) {
+  for (int attempt = 0;; ++attempt) {
+    const hid_t file = H5Fopen(path.c_str(), flags, access);
+    if (file >= 0 || attempt == 20) return file;
+    const std::string stack = h5::take_error_stack();
+    if (stack.find("unable to lock file") == std::string::npos) {
+      return H5Fopen(path.c_str(), flags, access);  // fails again, leaving its error stack
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
 [[noreturn]] void fail_open(const std::string& path, const std::string& what) {
   const std::string stack = h5::take_error_stack();
   if (stack.find("unable to lock file") != std::string::npos) {
@@ -226,7 +244,7 @@ std::unique_ptr<ResultsWriter::State> ResultsWriter::open_for_append(const std::
   auto state = std::make_unique<ResultsWriter::State>();
   state->path = path;
   Handle access = writer_access(path, false);
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, access);
+  const hid_t file = open_for_writing(path, H5F_ACC_RDWR | H5F_ACC_SWMR_WRITE, access);
   if (file < 0) fail_open(path, "cannot open for writing");
   state->file = Handle(file);
   state->lock_fd = lock_shared(path);
@@ -307,7 +325,7 @@ ResultsWriter ResultsWriter::resume(const std::string& path, const RunInfo& info
     // Repairs before appending resumes: rows that a killed writer left beyond the last commit
     // are dropped, and the root attributes describe the new session.
     Handle access = writer_access(path, true);
-    const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDWR, access);
+    const hid_t id = open_for_writing(path, H5F_ACC_RDWR, access);
     if (id < 0) fail_open(path, "cannot open to resume");
     Handle file(id);
     // A writer killed in the middle of a flush can leave data past the end of file recorded in

@@ -1,5 +1,6 @@
 // The results file of a run: one HDF5 file, written only by the coordinator, that tells the
-// whole story of the run (see RESULTS_FORMAT.md for every group, dataset, column and unit).
+// whole story of the run (the README's "Results file format" documents every group, dataset, column
+// and unit).
 //
 // Readable while the run goes on: the writer works in HDF5's single-writer/multiple-reader mode
 // (SWMR), and a step becomes visible in one commit: its rows are written and flushed first, then

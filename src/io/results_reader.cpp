@@ -1,6 +1,10 @@
 // Reading results files: the header checks (shared with the writer's resume) and the reader.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "common/error.h"
@@ -150,10 +154,37 @@ ResultsHeader read_results_header(const std::string& path) {
   return header_of(file, path);
 }
 
+// A write that failed for lack of space (a full disk, a file-size limit) can leave the file
+// shorter than the end of file its superblock records, and HDF5 then refuses to open it. The
+// bytes missing are those of the failed step, which a resume drops anyway, so the file is
+// extended (with a hole) to its recorded size. Only superblocks of version 2 and later (which
+// SWMR files have) with 8-byte addresses are read; anything else is left alone.
+void restore_recorded_size(const std::string& path) {
+  unsigned char block[36];
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in.read(reinterpret_cast<char*>(block), sizeof(block))) return;
+  }
+  static const unsigned char kSignature[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  if (std::memcmp(block, kSignature, 8) != 0 || block[8] < 2 || block[9] != 8) return;
+  uint64_t recorded = 0;  // little-endian, after version, sizes, flags, base and extension
+  for (int i = 7; i >= 0; --i) recorded = recorded << 8 | block[28 + i];
+  std::error_code ec;
+  const uint64_t actual = fs::file_size(path, ec);
+  if (ec || actual >= recorded || recorded - actual > (uint64_t{1} << 32)) return;
+  fs::resize_file(path, recorded, ec);
+  if (ec) throw RuntimeError(path + ": cannot restore its recorded size: " + ec.message());
+  spdlog::warn(
+      "[results] {}: was {} bytes short of its recorded size after a failed write; "
+      "extended, and the unfinished step will be redone",
+      path, recorded - actual);
+}
+
 std::optional<ResultsHeader> check_results_output(const std::string& path, uint64_t job_hash) {
   check_output_location(path, "results file");
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::nullopt;
+  restore_recorded_size(path);
   ResultsHeader header = read_results_header(path);
   if (header.job_hash != job_hash) {
     throw InputError(path + ": this results file belongs to another job: its job hash is " +

@@ -107,9 +107,10 @@ const Table<StepMetrics>& metrics_table() {
     c.push_back(field("grad_norm", "", "Global gradient norm before clipping", &R::grad_norm));
     c.push_back(
         field("learning_rate", "", "Learning rate used for the step's update", &R::learning_rate));
-    c.push_back(
-        field("tokens", "tokens", "Tokens generated in the step, prompter and target", &R::tokens));
-    c.push_back(field("tokens_per_s", "tokens/s", "Generated tokens per second of wall time",
+    c.push_back(field("tokens", "tokens",
+                      "Rewrite tokens the prompter sampled in the step (pool: one per unit)",
+                      &R::tokens));
+    c.push_back(field("tokens_per_s", "tokens/s", "Rewrite tokens per second of wall time",
                       &R::tokens_per_s));
     c.push_back(field("step_s", "s", "Wall time of the step", &R::step_s));
     c.push_back(

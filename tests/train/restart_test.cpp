@@ -1,6 +1,7 @@
 // Stopping and resuming `alignpro train`: a run stopped by SIGTERM or killed with SIGKILL, then
 // resumed, ends exactly where an uninterrupted run ends; a resume at another world size agrees;
 // a resume with a changed model is refused naming it.
+#include <cstdlib>
 #include <random>
 
 #include "train_test_util.h"
@@ -131,6 +132,33 @@ TEST(Restart, ResumeAtAnotherWorldSizeAgrees) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(read_results_header(runs.output).world_size, 2);
   expect_same_runs(runs.reference, runs.output, 1e-5);
+}
+
+TEST(Restart, FullDiskFailsClearlyKeepsTheLastCheckpointAndTheResumeCompletes) {
+  Runs runs;
+  // A file size limit stands in for a full disk: the results file cannot grow past half its
+  // final size (bash's ulimit -f counts KiB), while the small checkpoints still fit.
+  const auto limit_kib = fs::file_size(runs.reference) / 2048;
+  const std::string command = "bash -c \"trap '' XFSZ; ulimit -f " + std::to_string(limit_kib) +
+                              "; exec '" + ALIGNPRO_BINARY + "' train '" + runs.job + "'\" > '" +
+                              runs.log + "' 2>&1";
+  const int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1) << runs.log_text();
+  const std::string log = runs.log_text();
+  EXPECT_NE(log.find(runs.output), std::string::npos) << log;
+  EXPECT_NE(log.find("File too large"), std::string::npos) << log;
+  // The last checkpoint is complete, and running the job again (with room on the disk)
+  // repairs the file, resumes from that checkpoint and ends like an uninterrupted run.
+  const auto latest = CheckpointStore(runs.output + ".checkpoints", 100).latest();
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_GT(latest->step, 0);
+  EXPECT_LT(latest->step, kSteps);
+  EXPECT_EQ(read_checkpoint(latest->path).step, latest->step);
+  const Result resumed = run_alignpro("train '" + runs.job + "'");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming"), std::string::npos) << resumed.output;
+  expect_same_runs(runs.reference, runs.output, 0.0);
 }
 
 TEST(Restart, RefusesToResumeWithAChangedTargetNamingIt) {
