@@ -46,6 +46,10 @@ RunInfo run_info(const Job& job, Communicator& comm) {
   RunInfo info;
   info.job_name = job.run.name;
   info.job_text = job.text;
+  if (!job.overrides.empty()) {  // so that the file tells the whole job, as it was run
+    info.job_text += "\n# --set overrides of this run, applied after the lines above:\n";
+    for (const auto& o : job.overrides) info.job_text += "# " + o + "\n";
+  }
   info.job_hash = job.results_hash();
   info.world_size = comm.size();
   info.hosts = comm.allgather(comm.host(), "hosts");

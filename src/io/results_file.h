@@ -34,7 +34,7 @@ std::string format_job_hash(uint64_t hash);
 // What the coordinator knows of the run when it creates or resumes the file.
 struct RunInfo {
   std::string job_name;
-  std::string job_text;  // the job file, verbatim
+  std::string job_text;  // the job file, verbatim, then its --set overrides as comments
   uint64_t job_hash = 0;
   int64_t world_size = 1;
   std::vector<std::string> hosts;  // one per rank, in rank order

@@ -24,8 +24,9 @@ stand_in=$here/stand-in-alignpro.sh
 # The job and the comparison the train-based tests use (see their section below).
 train_job=${ALIGNPRO_E2E_TRAIN_JOB:-$repo/jobs/demo.toml}
 train_steps=${ALIGNPRO_E2E_TRAIN_STEPS:-4}
-# The interrupted run needs steps left after its first one when the signal comes.
-resume_steps=${ALIGNPRO_E2E_RESUME_STEPS:-20}
+# The interrupted run needs steps left after its first one when the signal comes (a demo step
+# takes about 0.15 s on 2 cores).
+resume_steps=${ALIGNPRO_E2E_RESUME_STEPS:-150}
 
 # Hang guards, not measurements: a job that has not finished by then is a failure.
 job_timeout=${ALIGNPRO_E2E_JOB_TIMEOUT:-300}
@@ -429,6 +430,17 @@ h5_attr() {
     sed -n 's/^ *(0): *//p' | tr -d '"' | sed 's/\\000//g' | head -n 1
 }
 
+# The same for a file that a run is writing (SWMR), which h5dump does not open: through h5py.
+h5_live_attr() {
+  python3 - "$1" "$2" 2>/dev/null <<'PY'
+import sys
+import h5py
+with h5py.File(sys.argv[1], "r", swmr=True, locking=False) as f:
+    value = f.attrs[sys.argv[2]]
+print(value.decode().rstrip("\0") if isinstance(value, bytes) else value)
+PY
+}
+
 # expect_complete_results FILE RANKS [STEPS]
 expect_complete_results() {
   local file=$1 ranks=$2 steps=${3:-$train_steps} status
@@ -489,12 +501,12 @@ test_train_usr1_resume_identical() {
     --set "run.steps=$resume_steps" --set run.checkpoint_every=0) || return 1
   file=$(basename "$(sed -n 's/.*sbatch: results: //p' "$(log_of "$ref")")")
   # Stop it after its first step and before its last.
-  until [ "$(h5_attr "$work/train-usr1/$file" steps_done)" -ge 1 ] 2>/dev/null; do
-    [ $((waited / 2)) -lt "$job_timeout" ] || why "job $sig wrote no step" || return 1
-    sleep 0.5
+  until [ "$(h5_live_attr "$work/train-usr1/$file" steps_done)" -ge 1 ] 2>/dev/null; do
+    [ $((waited / 5)) -lt "$job_timeout" ] || why "job $sig wrote no step" || return 1
+    sleep 0.2
     waited=$((waited + 1))
   done
-  [ "$(h5_attr "$work/train-usr1/$file" status)" = running ] ||
+  [ "$(h5_live_attr "$work/train-usr1/$file" status)" = running ] ||
     why "job $sig ended before the signal; raise ALIGNPRO_E2E_RESUME_STEPS" || return 1
   scancel --batch --signal=USR1 "$sig"
   expect_state "$sig" COMPLETED hurry || return 1
