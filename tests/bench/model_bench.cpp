@@ -97,7 +97,7 @@ int64_t matmul_parameters(const Transformer& model) {
 
 int run(const BenchArgs& args) {
   // libtorch and OpenBLAS threads: the cores of the machine unless asked otherwise.
-  configure_threads(args.threads, 1);
+  const int threads = configure_threads(args.threads, 1);
   if (args.blas_threads > 0) set_blas_threads(args.blas_threads);
   const torch::Device device = choose_device(0, args.device);
   LoadOptions load;
@@ -165,7 +165,7 @@ int run(const BenchArgs& args) {
       {"batch", b},
       {"prompt_tokens", p},
       {"new_tokens", n},
-      {"threads", static_cast<double>(torch::get_num_threads())},
+      {"threads", static_cast<double>(threads)},
       {"peak_gflops", peak},
       {"prefill_seconds", prefill},
       {"prefill_tokens_per_second", b * p / prefill},
@@ -181,7 +181,7 @@ int run(const BenchArgs& args) {
   }
   std::printf("model %s: %s, %.1fM parameters, %s on %s, %d threads\n", args.model.c_str(),
               c.architecture.c_str(), all_params / 1e6, c10::toString(load.dtype.value()),
-              device.str().c_str(), torch::get_num_threads());
+              device.str().c_str(), threads);
   std::printf("matrix-product peak (%s mm): %.1f GFLOP/s\n", device.is_cuda() ? "8192" : "2048",
               peak);
   std::printf(

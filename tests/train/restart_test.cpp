@@ -9,7 +9,7 @@
 namespace alignpro::testing {
 namespace {
 
-constexpr int kSteps = 40;
+constexpr int kSteps = 80;
 
 // The pool job with a checkpoint every few steps, slowed by longer responses so that signals
 // land mid-run. The target decodes greedily: across world sizes its batches differ, and with
@@ -94,12 +94,12 @@ TEST(Restart, KilledRunsLeaveReadableFilesAndTheResumeEndsLikeAnUninterruptedRun
   // Ten kills at random points: each leaves a file h5py opens, still "running".
   for (int kill = 0; kill < 10; ++kill) {
     SCOPED_TRACE("kill " + std::to_string(kill));
-    TrainProcess train(runs.job, runs.log);
     const int64_t before = steps_done(runs.output);
-    if (before >= kSteps - 2) break;
+    TrainProcess train(runs.job, runs.log);
     ASSERT_TRUE(wait_for_steps(train, runs.output, before + 1)) << runs.log_text();
     std::this_thread::sleep_for(
-        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 400)(random)));
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 100)(random)));
+    ASSERT_TRUE(train.running()) << "the run ended before kill " << kill << "; give it more steps";
     train.signal(SIGKILL);
     train.wait();
     const Result h5py = [&] {
