@@ -88,6 +88,21 @@ TEST(Restart, SigtermStopsAtAStepBoundaryAndTheResumeEndsLikeAnUninterruptedRun)
   expect_same_runs(runs.reference, runs.output, 0.0);
 }
 
+TEST(Restart, SecondSignalExitsAtOnceAndTheResumeStillEndsLikeAnUninterruptedRun) {
+  Runs runs;
+  {
+    TrainProcess train(runs.job, runs.log);
+    ASSERT_TRUE(wait_for_steps(train, runs.output, 6)) << runs.log_text();
+    train.signal(SIGTERM);
+    train.signal(SIGTERM);
+    ASSERT_EQ(train.wait(), 3) << runs.log_text();
+  }
+  EXPECT_LT(read_results_header(runs.output).steps_done, kSteps);
+  const Result resumed = run_alignpro("train '" + runs.job + "'");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  expect_same_runs(runs.reference, runs.output, 0.0);
+}
+
 TEST(Restart, KilledRunsLeaveReadableFilesAndTheResumeEndsLikeAnUninterruptedRun) {
   Runs runs;
   std::mt19937 random(20261203);
