@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "align/evaluation.h"
 #include "align/job_models.h"
@@ -77,9 +78,11 @@ struct Trainer {
   const Job& job;
   Communicator& comm;
   PromptDataset train_set;
+  std::optional<PromptDataset> held_out;  // data.eval, when the job names one
   PromptSchedule schedule;
   JobModels models;
-  std::unique_ptr<AdamW> optimizer;  // null on ranks that do not hold it
+  std::unique_ptr<LmResponder> rlhf_target;  // eval.rlhf_target, loaded once, when set
+  std::unique_ptr<AdamW> optimizer;          // null on ranks that do not hold it
   std::unique_ptr<GradientSync> sync;
   std::unique_ptr<TrainStep> step;
   LrSchedule lr;
@@ -89,6 +92,9 @@ struct Trainer {
       : job(j),
         comm(c),
         train_set(PromptDataset::load(j.data.train, dataset_options(j.data))),
+        held_out(j.data.eval.empty()
+                     ? std::nullopt
+                     : std::optional(PromptDataset::load(j.data.eval, dataset_options(j.data)))),
         schedule(static_cast<uint64_t>(j.run.seed), train_set.size(), j.optim.batch_prompts,
                  j.data.shuffle),
         models(load_job_models(j, c.local_rank())),
@@ -107,6 +113,18 @@ struct Trainer {
                                        models.prompter(), models.responder(), *models.reward, *sync,
                                        optimizer.get());
     if (models.pool) pool_rewards = PoolRewardEstimate(models.pool->size());
+    // An rlhf-mode run evaluates its own policy instead (models.tuned).
+    if (held_out && !j.eval.rlhf_target.empty() && j.run.mode != "rlhf") {
+      rlhf_target = load_target(j, j.eval.rlhf_target, models.device,
+                                parse_dtype(j.runtime.dtype, models.device));
+    }
+  }
+
+  // What answers the prompts of the "rlhf" evaluation condition, if anything.
+  LmResponder* rlhf_responder() { return models.tuned ? models.tuned.get() : rlhf_target.get(); }
+
+  EvaluationResult evaluate_held_out(int64_t eval_index, int64_t steps_done) {
+    return evaluate(job, comm, models, rlhf_responder(), *held_out, eval_index, steps_done);
   }
 
   Checkpoint checkpoint(int64_t steps_done) const {
@@ -288,21 +306,10 @@ std::optional<ResultsWriter> open_results(const Job& job, Communicator& comm, co
   return writer;
 }
 
-// The tuned target of the "rlhf" condition that eval.rlhf_target names, if any. (An rlhf-mode
-// run evaluates its own policy instead.)
-std::unique_ptr<LmResponder> rlhf_condition(const Job& job, JobModels& models) {
-  if (job.eval.rlhf_target.empty() || job.run.mode == "rlhf") return nullptr;
-  return load_target(job, job.eval.rlhf_target, models.device,
-                     parse_dtype(job.runtime.dtype, models.device));
-}
-
-void record_evaluation(const Job& job, Communicator& comm, Trainer& trainer,
-                       std::optional<ResultsWriter>& writer, int64_t eval_index, int64_t step) {
-  if (job.data.eval.empty()) return;
-  const auto held_out = PromptDataset::load(job.data.eval, dataset_options(job.data));
-  auto rlhf = rlhf_condition(job, trainer.models);
-  auto result = evaluate(job, comm, trainer.models, rlhf ? rlhf.get() : trainer.models.tuned.get(),
-                         held_out, eval_index, step);
+void record_evaluation(Trainer& trainer, std::optional<ResultsWriter>& writer, int64_t eval_index,
+                       int64_t step) {
+  if (!trainer.held_out) return;
+  const auto result = trainer.evaluate_held_out(eval_index, step);
   if (!writer) return;
   writer->append(result.summaries);
   writer->append(result.samples);
@@ -398,7 +405,7 @@ int run_training(const Job& job, Communicator& comm) {
       }
       const bool last = s + 1 == job.run.steps;
       if (every > 0 && (s + 1) % every == 0 && !last) {
-        record_evaluation(job, comm, trainer, writer, eval_index++, s + 1);
+        record_evaluation(trainer, writer, eval_index++, s + 1);
       }
       const bool stop = comm.any(g_stop_signals.load() > 0, "stop signal");
       if (stop || last ||
@@ -416,7 +423,7 @@ int run_training(const Job& job, Communicator& comm) {
         return kExitPreempted;
       }
     }
-    record_evaluation(job, comm, trainer, writer, eval_index, job.run.steps);
+    record_evaluation(trainer, writer, eval_index, job.run.steps);
     if (job.run.mode == "rlhf") {
       const std::string folder = tuned_target_folder(job);
       if (comm.is_coordinator()) {
@@ -453,10 +460,7 @@ int run_evaluation(const Job& job, Communicator& comm) {
     trainer.restore(saved, latest);
     step = saved.step;
   }
-  const auto held_out = PromptDataset::load(job.data.eval, dataset_options(job.data));
-  auto rlhf = rlhf_condition(job, trainer.models);
-  const auto result = evaluate(job, comm, trainer.models,
-                               rlhf ? rlhf.get() : trainer.models.tuned.get(), held_out, 0, step);
+  const auto result = trainer.evaluate_held_out(0, step);
   if (comm.is_coordinator()) {
     std::printf("evaluation of %s after %lld training steps:\n%s", job.run.name.c_str(),
                 static_cast<long long>(step), format_eval_table(result.summaries).c_str());

@@ -1,34 +1,20 @@
 // The command line as a user meets it: exit codes, messages, and `check` on the shipped jobs.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
+
+#include "support/command.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using Result = alignpro::testing::CommandResult;
 
-struct Result {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
+// `alignpro ARGUMENTS` run in cwd; standard output and error together.
 Result run(const std::string& arguments, const fs::path& cwd = fs::current_path()) {
-  const std::string command =
-      "cd '" + cwd.string() + "' && '" + std::string(ALIGNPRO_BINARY) + "' " + arguments + " 2>&1";
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return alignpro::testing::run_command("cd '" + cwd.string() + "' && '" +
+                                        std::string(ALIGNPRO_BINARY) + "' " + arguments + " 2>&1");
 }
 
 std::vector<fs::path> files_below(const fs::path& dir) {
@@ -92,16 +78,10 @@ TEST(Cli, CheckRejectsABadJobWithExitCodeTwoAndWritesNothing) {
 TEST(Cli, UnknownLogLevelIsBadInput) {
   const Result r = run("version", fs::current_path());
   ASSERT_EQ(r.exit_code, 0);
-  const std::string command =
-      "ALIGNPRO_LOG_LEVEL=loud '" + std::string(ALIGNPRO_BINARY) + "' version 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  std::array<char, 4096> buffer;
-  std::string output;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
-  EXPECT_NE(output.find("ALIGNPRO_LOG_LEVEL: found 'loud'"), std::string::npos) << output;
+  const Result loud = alignpro::testing::run_command(
+      "ALIGNPRO_LOG_LEVEL=loud '" + std::string(ALIGNPRO_BINARY) + "' version 2>&1");
+  EXPECT_EQ(loud.exit_code, 2) << loud.output;
+  EXPECT_NE(loud.output.find("ALIGNPRO_LOG_LEVEL: found 'loud'"), std::string::npos) << loud.output;
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 namespace alignpro {
 namespace {
 
+using testing::contains;
+using testing::message_of;
 using testing::TempDir;
 
 Checkpoint make_checkpoint(int64_t step) {
@@ -38,19 +40,6 @@ Checkpoint make_checkpoint(int64_t step) {
   c.job_hash = 0x00ff00ff00ff00ffull;
   c.world_size = 4;
   return c;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 TEST(Checkpoint, RoundTripsTensorsAndState) {

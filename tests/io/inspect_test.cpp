@@ -14,17 +14,14 @@
 namespace alignpro {
 namespace {
 
+using testing::contains;
 using testing::make_run_info;
 using testing::quoted;
 using testing::run_command;
 using testing::TempDir;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 testing::CommandResult inspect(const std::string& path) {
-  return run_command(quoted(ALIGNPRO_BINARY) + " inspect " + quoted(path));
+  return run_command(quoted(ALIGNPRO_BINARY) + " inspect " + quoted(path) + " 2>&1");
 }
 
 // Two steps with samples, and an evaluation after the second.

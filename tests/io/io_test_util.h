@@ -1,5 +1,5 @@
-// Helpers of the io tests: temporary folders, records filled with distinct values, field-wise
-// comparison, and running a command in a subprocess.
+// Helpers of the io tests: records filled with distinct values, field-wise comparison, the
+// message of a failure; and, from tests/support, temporary folders and running a command.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,33 +8,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "io/records.h"
 #include "io/results_file.h"
+#include "support/command.h"
+#include "support/temp_dir.h"
 
 namespace alignpro::testing {
-
-// A fresh folder under the system's temporary folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "alignpro-io-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline auto fields(const StepMetrics& m) {
   return std::tie(m.step, m.epoch, m.units, m.samples, m.reward_mean, m.reward_std, m.kl_mean,
@@ -199,21 +183,18 @@ inline void write_step(ResultsWriter& writer, int64_t step, int64_t samples_per_
   writer.commit_step(step);
 }
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
+// What f throws, or "" when it does not.
+inline std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
 
-inline CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  char buffer[4096];
-  size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 inline std::string quoted(const std::string& path) {

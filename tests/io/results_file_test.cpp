@@ -15,23 +15,12 @@
 namespace alignpro {
 namespace {
 
+using testing::contains;
 using testing::make_run_info;
+using testing::message_of;
 using testing::same;
 using testing::TempDir;
 using testing::write_step;
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 TEST(ResultsFile, RoundTripsEveryTable) {
   TempDir dir;

@@ -117,16 +117,8 @@ TEST(Restart, KilledRunsLeaveReadableFilesAndTheResumeEndsLikeAnUninterruptedRun
     ASSERT_TRUE(train.running()) << "the run ended before kill " << kill << "; give it more steps";
     train.signal(SIGKILL);
     train.wait();
-    const Result h5py = [&] {
-      const std::string command = "python3 -c \"import h5py; f = h5py.File('" + runs.output +
-                                  "', 'r', swmr=True); print(f.attrs['status'])\" 2>&1";
-      Result r;
-      FILE* pipe = popen(command.c_str(), "r");
-      char buffer[256];
-      while (fgets(buffer, sizeof(buffer), pipe)) r.output += buffer;
-      r.exit_code = WEXITSTATUS(pclose(pipe));
-      return r;
-    }();
+    const Result h5py = run_command("python3 -c \"import h5py; f = h5py.File('" + runs.output +
+                                    "', 'r', swmr=True); print(f.attrs['status'])\" 2>&1");
     EXPECT_EQ(h5py.exit_code, 0) << h5py.output;
     EXPECT_NE(h5py.output.find("running"), std::string::npos) << h5py.output;
   }

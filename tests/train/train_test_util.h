@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,28 +18,12 @@
 
 #include "io/checkpoint.h"
 #include "io/results_file.h"
+#include "support/command.h"
+#include "support/temp_dir.h"
 
 namespace alignpro::testing {
 
 namespace fs = std::filesystem;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "alignpro-train-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 inline std::string fixture(const std::string& name) {
   return (fs::path(ALIGNPRO_TEST_DATA) / "fixtures" / "models" / name).string();
@@ -112,25 +95,12 @@ inline std::string mpiexec(int ranks) {
   return command + " -n " + std::to_string(ranks) + " ";
 }
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
-};
+using Result = CommandResult;
 
-// Runs `alignpro ARGS` on `ranks` ranks (directly for one), output captured.
+// Runs `alignpro ARGS` on `ranks` ranks (directly for one); standard output and error together.
 inline Result run_alignpro(const std::string& arguments, int ranks = 1) {
-  const std::string command = (ranks > 1 ? mpiexec(ranks) : std::string()) + "'" + ALIGNPRO_BINARY +
-                              "' " + arguments + " 2>&1";
-  Result result;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    result.output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
+  return run_command((ranks > 1 ? mpiexec(ranks) : std::string()) + "'" + ALIGNPRO_BINARY + "' " +
+                     arguments + " 2>&1");
 }
 
 // A one-rank `alignpro train` in a child process, so that a test can signal or kill it.
