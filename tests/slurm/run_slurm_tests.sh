@@ -99,9 +99,11 @@ job_field() {
 log_of() { job_field "$1" StdOut; }
 
 # Waits until job $1 has ended; prints its final state. With "hurry", a requeued job that SLURM
-# holds back (BeginTime, about two minutes) is released at once.
+# holds back (BeginTime, about two minutes) is released early: once it has been pending for 3 s
+# and the node is idle. Released within the second of its requeue, slurmd can refuse the new
+# start ("Job credential revoked": its previous run's credential was revoked in that second).
 wait_job() {
-  local id=$1 mode=${2:-} waited=0 s reason
+  local id=$1 mode=${2:-} waited=0 pending=0 s reason
   while :; do
     s=$(job_field "$id" JobState)
     case "$s" in
@@ -116,7 +118,9 @@ wait_job() {
         ;;
       PENDING)
         reason=$(job_field "$id" Reason)
-        if [ "$mode" = hurry ] && [ "$reason" = BeginTime ]; then
+        pending=$((pending + 1))
+        if [ "$mode" = hurry ] && [ "$reason" = BeginTime ] && [ $pending -ge 6 ] &&
+          [ "$(sinfo -h -o %T | head -n 1)" = idle ]; then
           scontrol update JobId="$id" StartTime=now 2>/dev/null || true
         fi
         ;;
