@@ -9,6 +9,7 @@
 # N skipped". Exit status 0 when nothing failed, 1 otherwise, and 77 (CTest's skip) when this
 # machine cannot run a cluster at all (not root, or slurm-wlm/munge missing).
 # ALIGNPRO_KEEP_TEST_DIR=1 keeps the temporary folder (logs, cluster state) for a post-mortem.
+# ALIGNPRO_E2E_ONLY="test_a test_b" runs only the tests named (the rest are not counted).
 set -uo pipefail
 
 if [ $# -ne 1 ] || [ ! -x "$1" ]; then
@@ -103,7 +104,7 @@ log_of() { job_field "$1" StdOut; }
 # and the node is idle. Released within the second of its requeue, slurmd can refuse the new
 # start ("Job credential revoked": its previous run's credential was revoked in that second).
 wait_job() {
-  local id=$1 mode=${2:-} waited=0 pending=0 s reason
+  local id=$1 mode=${2:-} waited=0 pending_since="" s reason
   while :; do
     s=$(job_field "$id" JobState)
     case "$s" in
@@ -117,9 +118,12 @@ wait_job() {
         return 0
         ;;
       PENDING)
+        # Pending counts from when the job was last seen in another state (its requeue), not
+        # from its submission; SECONDS ticks in whole seconds, so 4 is at least 3 s.
         reason=$(job_field "$id" Reason)
-        pending=$((pending + 1))
-        if [ "$mode" = hurry ] && [ "$reason" = BeginTime ] && [ $pending -ge 6 ] &&
+        pending_since=${pending_since:-$SECONDS}
+        if [ "$mode" = hurry ] && [ "$reason" = BeginTime ] &&
+          [ $((SECONDS - pending_since)) -ge 4 ] &&
           [ "$(sinfo -h -o %T | head -n 1)" = idle ]; then
           scontrol update JobId="$id" StartTime=now 2>/dev/null || true
         fi
@@ -128,6 +132,7 @@ wait_job() {
         echo "UNKNOWN"
         return 1
         ;;
+      *) pending_since="" ;;
     esac
     if [ $((waited / 2)) -ge "$job_timeout" ]; then
       echo "TIMEOUT-OF-TEST ($s)"
@@ -148,11 +153,19 @@ wait_file() {
   done
 }
 
+# What SLURM's daemons logged about job $1: the reason a job failed before its script ran
+# (a refused launch, a revoked credential) is only there.
+daemon_lines() {
+  grep -hE "(JobId=|job[ _]?|StepId=)$1([^0-9]|$)" "$state/log/slurmctld.log" \
+    "$state/log/slurmd.log" 2>/dev/null | tail -n 25 | sed 's/^/      ! /'
+}
+
 expect_state() {
   local id=$1 want=$2 got
   got=$(wait_job "$id" "${3:-}")
   [ "$got" = "$want" ] || why "job $id ended $got, expected $want; log $(log_of "$id"):" \
-    "$(tail -n 15 "$(log_of "$id")" 2>/dev/null | sed 's/^/      | /')"
+    "$(tail -n 15 "$(log_of "$id")" 2>/dev/null | sed 's/^/      | /')" \
+    $'\n'"    $(job_field "$id" Reason) (reason); the daemons on job $id:"$'\n'"$(daemon_lines "$id")"
 }
 
 expect_exit_code() {
@@ -191,6 +204,9 @@ submit() {
 
 run_test() {
   local name=$1
+  if [ -n "${ALIGNPRO_E2E_ONLY:-}" ] && [[ " $ALIGNPRO_E2E_ONLY " != *" $name "* ]]; then
+    return 0
+  fi
   echo "RUN  $name"
   if "$name"; then
     echo "PASS $name"
