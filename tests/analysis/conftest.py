@@ -177,10 +177,11 @@ class Producer:
                 f"{process.returncode}, not {expected}:\n{stderr}"
             )
         done = steps_done(out)
-        # The step under way when the signal came may be committed too (SIGTERM lets it finish);
-        # a run stopped before its first step must have none.
-        latest = job.after + (2 if job.after > 0 else 0)
-        if not job.after <= done <= min(latest, job.steps - 1):
+        # Steps go on while the signal is on its way (a loaded machine may not run this poll for
+        # a while), so a run stopped after some steps may have any number more, short of its
+        # last; a run stopped before its first step must have none.
+        latest = job.steps - 1 if job.after > 0 else 0
+        if not job.after <= done <= latest:
             pytest.fail(
                 f"{shlex.join(command)}: stopped with {done} steps done, expected "
                 f"{job.after} to {latest}: the run went faster than the test could signal it"
