@@ -153,11 +153,11 @@ wait_file() {
   done
 }
 
-# What SLURM's daemons logged about job $1: the reason a job failed before its script ran
-# (a refused launch, a revoked credential) is only there.
+# What SLURM's daemons logged about job $1, in time order: the reason a job failed before its
+# script ran (a refused launch, a revoked credential) is only there.
 daemon_lines() {
   grep -hE "(JobId=|job[ _]?|StepId=)$1([^0-9]|$)" "$state/log/slurmctld.log" \
-    "$state/log/slurmd.log" 2>/dev/null | tail -n 25 | sed 's/^/      ! /'
+    "$state/log/slurmd.log" 2>/dev/null | sort | tail -n 25 | sed 's/^/      ! /'
 }
 
 expect_state() {
