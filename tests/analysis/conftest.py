@@ -368,7 +368,7 @@ def resumed_live(producer) -> Live:
     the analysis loaded between the two, before it read any table."""
     from alignpro_analysis import load
 
-    job = Job("resumed", steps=20, eval_every=5, stop="preempted", after=3)
+    job = Job("resumed", steps=40, eval_every=5, stop="preempted", after=3)
     live = Live(producer.make(job))
     live.reads.append(load(live.path))
     producer.make(job, resume=True)
