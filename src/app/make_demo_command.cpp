@@ -6,10 +6,8 @@
 #include <memory>
 
 #include "app/command.h"
-#include "common/log.h"
-#include "common/threads.h"
+#include "app/supervised_options.h"
 #include "demo/make_demo.h"
-#include "dist/communicator.h"
 
 namespace alignpro {
 
@@ -24,23 +22,22 @@ struct MakeDemoArgs {
 };
 
 int run_make_demo_command(const MakeDemoArgs& args) {
-  MpiSession session(nullptr, nullptr);
-  const auto comm = session.world();
-  init_logging(comm->rank(), comm->size());
-  configure_threads(args.threads, comm->local_size());
-  if (args.probe_only) {
-    if (comm->is_coordinator()) {
-      std::cout << demo::describe_report(demo::probe_demo(args.options.output, args.options.world));
+  return run_on_mpi_world(args.threads, [&args](Communicator& comm) {
+    if (args.probe_only) {
+      if (comm.is_coordinator()) {
+        std::cout << demo::describe_report(
+            demo::probe_demo(args.options.output, args.options.world));
+      }
+      return 0;
+    }
+    const demo::MakeDemoReport report = demo::make_demo(comm, args.options);
+    if (comm.is_coordinator()) {
+      std::cout << demo::describe_report(report)
+                << fmt::format("\nmake-demo: all assets in {} in {:.0f}s\n", args.options.output,
+                               report.seconds);
     }
     return 0;
-  }
-  const demo::MakeDemoReport report = demo::make_demo(*comm, args.options);
-  if (comm->is_coordinator()) {
-    std::cout << demo::describe_report(report)
-              << fmt::format("\nmake-demo: all assets in {} in {:.0f}s\n", args.options.output,
-                             report.seconds);
-  }
-  return 0;
+  });
 }
 
 }  // namespace
