@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "dist/communicator.h"
-#include "mpi_world.h"
+#include "support/mpi_world.h"
 
 namespace alignpro {
 namespace {

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
-#include <memory>
 
 #include "demo/bpe_trainer.h"
 #include "demo/model_init.h"
@@ -13,25 +12,26 @@
 #include "demo_test_util.h"
 #include "dist/communicator.h"
 #include "model/transformer.h"
-
-namespace {
-std::unique_ptr<alignpro::Communicator> world;
-}
+#include "support/mpi_world.h"
 
 namespace alignpro::demo {
 namespace {
 
+Communicator& world() {
+  return testing::mpi_world();
+}
+
 // A folder every rank agrees on (rank 0's scratch folder).
 std::string shared_dir(const std::string& name) {
-  std::string dir = world->is_coordinator() ? testing::scratch_dir(name) : std::string();
-  world->barrier("scratch folder");
-  return world->broadcast(dir, 0, "scratch folder");
+  std::string dir = world().is_coordinator() ? testing::scratch_dir(name) : std::string();
+  world().barrier("scratch folder");
+  return world().broadcast(dir, 0, "scratch folder");
 }
 
 // Rank 0 writes a tokenizer, a random-model config and data; returns the folder.
 std::string prepare(const std::string& name) {
   const std::string dir = shared_dir(name);
-  if (world->is_coordinator()) {
+  if (world().is_coordinator()) {
     std::vector<std::string> corpus;
     std::string sft, pairs;
     const std::vector<std::string> words = {"alpha", "beta",  "gamma", "delta",
@@ -63,7 +63,7 @@ std::string prepare(const std::string& name) {
     testing::write_file(dir + "/sft.jsonl", sft);
     testing::write_file(dir + "/pairs.jsonl", pairs);
   }
-  world->barrier("test data");
+  world().barrier("test data");
   return dir;
 }
 
@@ -101,15 +101,15 @@ TEST(SupervisedMpi, SftAcrossRanksEqualsOneProcess) {
   options.data = dir + "/sft.jsonl";
   options.completion_only = true;
   options.output = dir + "/world";
-  const TrainingReport report = run_sft(*world, options);
+  const TrainingReport report = run_sft(world(), options);
   EXPECT_EQ(report.steps, 8);
-  if (world->is_coordinator()) {
+  if (world().is_coordinator()) {
     auto local = make_local_communicator();
     options.output = dir + "/single";
     run_sft(*local, options);
     EXPECT_LT(relative_difference(dir + "/world", dir + "/single"), kTolerance);
   }
-  world->barrier("sft compared");
+  world().barrier("sft compared");
 }
 
 TEST(SupervisedMpi, FitRewardAcrossRanksEqualsOneProcess) {
@@ -118,29 +118,15 @@ TEST(SupervisedMpi, FitRewardAcrossRanksEqualsOneProcess) {
   fill(options, dir);
   options.data = dir + "/pairs.jsonl";
   options.output = dir + "/world";
-  run_fit_reward(*world, options);
-  if (world->is_coordinator()) {
+  run_fit_reward(world(), options);
+  if (world().is_coordinator()) {
     auto local = make_local_communicator();
     options.output = dir + "/single";
     run_fit_reward(*local, options);
     EXPECT_LT(relative_difference(dir + "/world", dir + "/single"), kTolerance);
   }
-  world->barrier("fit-reward compared");
+  world().barrier("fit-reward compared");
 }
 
 }  // namespace
 }  // namespace alignpro::demo
-
-int main(int argc, char** argv) {
-  alignpro::MpiSession session(&argc, &argv);
-  world = session.world();
-  ::testing::InitGoogleTest(&argc, argv);
-  if (world->rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int failed = RUN_ALL_TESTS();
-  const bool all_passed = world->all(failed == 0, "test result");
-  world.reset();
-  return all_passed ? 0 : 1;
-}

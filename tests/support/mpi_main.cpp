@@ -1,11 +1,12 @@
-// main() of the MPI tests of src/align: MPI is initialised before the tests and finalised after
-// them; under mpirun every rank runs every test, and collectives inside tests meet.
+// main() of the MPI test executables: MPI is initialised before the tests and finalised after
+// them; under mpirun every rank runs every test, so collectives inside tests meet. Only rank 0
+// prints gtest's report, and the run passes only if it passed on every rank.
 #include <gtest/gtest.h>
 
 #include <memory>
 
 #include "common/error.h"
-#include "mpi_world.h"
+#include "support/mpi_world.h"
 
 namespace alignpro::testing {
 
@@ -25,7 +26,13 @@ int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   std::unique_ptr<alignpro::Communicator> world = session.world();
   alignpro::testing::g_world = world.get();
-  const int result = RUN_ALL_TESTS();
+  if (world->rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int failed = RUN_ALL_TESTS();
+  const bool all_passed = world->all(failed == 0, "test result");
   alignpro::testing::g_world = nullptr;
-  return result;
+  world.reset();
+  return all_passed ? 0 : 1;
 }

@@ -1,4 +1,5 @@
-// The MPI world of the test_align_mpi executable, set up once by its main().
+// The MPI world of an MPI test executable built with support/mpi_main.cpp, set up once by its
+// main() before the tests run.
 #pragma once
 
 #include "dist/communicator.h"
