@@ -127,13 +127,13 @@ struct Trainer {
     return evaluate(job, comm, models, rlhf_responder(), *held_out, eval_index, steps_done);
   }
 
-  Checkpoint checkpoint(int64_t steps_done) const {
+  Checkpoint checkpoint(int64_t steps_done) {
     Checkpoint c;
     c.step = steps_done;
     const auto cursor = schedule.cursor_at(steps_done);
     c.cursor.epoch = cursor.epoch;
     c.cursor.position = cursor.position;
-    for (auto& [name, tensor] : const_cast<JobModels&>(models).named_parameters()) {
+    for (auto& [name, tensor] : models.named_parameters()) {
       c.tensors[name] = tensor.detach().to(torch::kCPU).clone();
     }
     if (optimizer) {
@@ -147,6 +147,23 @@ struct Trainer {
     c.job_hash = job.results_hash();
     c.world_size = comm.size();
     return c;
+  }
+
+  // Adds the step's rewards to the pool's reward estimate (on the coordinator, which keeps it)
+  // and says where the trained distribution stands against rho*.
+  PoolState pool_state(const StepOutcome& out) {
+    for (size_t u = 0; u < out.unit_choices.size(); ++u) {
+      pool_rewards.add(out.unit_choices[u], out.unit_rewards[u]);
+    }
+    const auto standing = pool_standing(*models.pool, pool_rewards, job.optim.kl_coef);
+    PoolState state;
+    state.step = out.step + 1;
+    state.trained = standing.trained;
+    state.rho_star = standing.rho_star;
+    state.total_variation = standing.total_variation;
+    state.kl_rho_star_reference = standing.kl_rho_star_reference;
+    state.kl_trained_reference = standing.kl_trained_reference;
+    return state;
   }
 
   void restore(const Checkpoint& c, const std::string& path) {
@@ -383,21 +400,7 @@ int run_training(const Job& job, Communicator& comm) {
         const auto metrics = step_metrics(job, out, trainer.schedule, lr, step_s,
                                           seconds_since(start), s + 1 - plan.first_step);
         writer->append(metrics);
-        if (trainer.models.pool) {
-          for (size_t u = 0; u < out.unit_choices.size(); ++u) {
-            trainer.pool_rewards.add(out.unit_choices[u], out.unit_rewards[u]);
-          }
-          const auto standing =
-              pool_standing(*trainer.models.pool, trainer.pool_rewards, job.optim.kl_coef);
-          PoolState state;
-          state.step = s + 1;
-          state.trained = standing.trained;
-          state.rho_star = standing.rho_star;
-          state.total_variation = standing.total_variation;
-          state.kl_rho_star_reference = standing.kl_rho_star_reference;
-          state.kl_trained_reference = standing.kl_trained_reference;
-          writer->append(state);
-        }
+        if (trainer.models.pool) writer->append(trainer.pool_state(out));
         writer->commit_step(s + 1);
         if ((s + 1) % job.run.log_every == 0 || s + 1 == job.run.steps) {
           print_progress(metrics, job.run.steps);
