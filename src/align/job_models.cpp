@@ -26,17 +26,21 @@ PromptFormat prompt_format(const std::string& text, const std::string& key,
   return PromptFormat(std::move(prompt_template), parse_chat_format(chat_format, key));
 }
 
-}  // namespace
-
-std::unique_ptr<LmResponder> load_target(const Job& job, const std::string& folder,
-                                         torch::Device device, torch::ScalarType dtype) {
+// The frozen target of the job's target section, answering with `target`'s weights.
+std::unique_ptr<LmResponder> frozen_target(const Job& job, LanguageModel target) {
   const auto& t = job.target;
-  LanguageModel target = LanguageModel::load(folder, device, dtype);
   for (auto& p : target.model->parameters()) p.set_requires_grad(false);
   auto options = target.generate_options(t.max_new_tokens, t.temperature, t.top_k, t.top_p, t.stop);
   return std::make_unique<LmResponder>(std::move(target),
                                        prompt_format(t.template_, "target.template", t.chat_format),
                                        std::move(options), t.batch_size);
+}
+
+}  // namespace
+
+std::unique_ptr<LmResponder> load_target(const Job& job, const std::string& folder,
+                                         torch::Device device, torch::ScalarType dtype) {
+  return frozen_target(job, LanguageModel::load(folder, device, dtype));
 }
 
 JobModels load_job_models(const Job& job, int local_rank) {
@@ -46,9 +50,11 @@ JobModels load_job_models(const Job& job, int local_rank) {
   const auto& p = job.prompter;
   const auto& t = job.target;
   if (job.run.mode == "rlhf") {
-    // The policy trains in float32; its frozen reference is the target as loaded.
+    // The policy trains in float32 from the target's weights; its frozen reference is a float32
+    // copy of them, which is also the untuned target when the run computes in float32.
     LanguageModel policy = LanguageModel::load(t.model, models.device, torch::kFloat32);
     LanguageModel ref = LanguageModel::load(t.model, models.device, torch::kFloat32);
+    if (dtype == torch::kFloat32) models.target = frozen_target(job, ref);
     auto options =
         policy.generate_options(t.max_new_tokens, t.temperature, t.top_k, t.top_p, t.stop);
     auto format = prompt_format(t.template_, "target.template", t.chat_format);
@@ -57,6 +63,7 @@ JobModels load_job_models(const Job& job, int local_rank) {
                                                       std::move(format), std::move(options));
     models.echo = std::make_unique<EchoResponder>();
     models.identities.reference_prompter = model_folder_identity(t.model);
+    models.identities.target = models.identities.reference_prompter;
   } else if (p.kind == "pool") {
     models.pool = std::make_unique<PoolPrompter>(p.pool, p.pool_reference);
     models.pool_policy = std::make_unique<PoolPolicy>(*models.pool);
@@ -74,8 +81,8 @@ JobModels load_job_models(const Job& job, int local_rank) {
         prompt_format(p.template_, "prompter.template", p.chat_format), std::move(options));
     models.identities.reference_prompter = model_folder_identity(reference);
   }
-  models.target = load_target(job, job.target.model, models.device, dtype);
-  models.identities.target = model_folder_identity(job.target.model);
+  if (!models.target) models.target = load_target(job, t.model, models.device, dtype);
+  if (models.identities.target.empty()) models.identities.target = model_folder_identity(t.model);
 
   const auto& r = job.reward;
   models.reward = make_reward(r, [&]() -> std::unique_ptr<RewardFunction> {
