@@ -234,23 +234,10 @@ def reward_distributions(run: Run, path: Path) -> Path | None:
                 offset = (i - (len(conditions) - 1) / 2) * width * spacing
                 ax.bar(values + offset, share, width * spacing, color=colour, label=label)
             else:
-                ax.hist(
-                    rewards,
-                    bins=bins,
-                    weights=np.full(len(rewards), 1 / len(rewards)),
-                    histtype="stepfilled",
-                    alpha=0.25,
-                    color=colour,
-                )
-                ax.hist(
-                    rewards,
-                    bins=bins,
-                    weights=np.full(len(rewards), 1 / len(rewards)),
-                    histtype="step",
-                    lw=1.5,
-                    color=colour,
-                    label=label,
-                )
+                # A light fill under a solid outline, each bar the share of the prompts.
+                shares = {"bins": bins, "weights": np.full(len(rewards), 1 / len(rewards))}
+                ax.hist(rewards, histtype="stepfilled", alpha=0.25, color=colour, **shares)
+                ax.hist(rewards, histtype="step", lw=1.5, color=colour, label=label, **shares)
             ax.axvline(rewards.mean(), color=colour, ls="--", lw=1)
         ax.set_xlabel(axis_label("reward per held-out prompt", unit))
         ax.set_ylabel("share of prompts (fraction)")
