@@ -521,15 +521,18 @@ Job read_job(const std::string& path, const JobReadOptions& options) {
   return parse_job(text.str(), path, options);
 }
 
-std::string Job::canonical() const {
+namespace {
+
+// One `section.key = value` line per key in schema order, but those in `left_out`.
+std::string canonical_lines(const Job& job, const std::set<std::string>& left_out) {
   std::string out;
   for (const auto& spec : job_schema()) {
-    out += spec.full_name() + " = " + render(spec.load(*this)) + "\n";
+    if (left_out.count(spec.full_name()) == 0) {
+      out += spec.full_name() + " = " + render(spec.load(job)) + "\n";
+    }
   }
   return out;
 }
-
-namespace {
 
 // FNV-1a, 64 bits: stable across compilers and runs, unlike std::hash.
 uint64_t fnv1a(const std::string& text) {
@@ -543,6 +546,10 @@ uint64_t fnv1a(const std::string& text) {
 
 }  // namespace
 
+std::string Job::canonical() const {
+  return canonical_lines(*this, {});
+}
+
 uint64_t Job::hash() const {
   return fnv1a(canonical());
 }
@@ -552,13 +559,7 @@ uint64_t Job::results_hash() const {
   static const std::set<std::string> kOperational = {
       "run.resume",     "run.log_every",   "run.checkpoint_every",  "run.keep_checkpoints",
       "runtime.device", "runtime.threads", "runtime.watchdog_warn", "runtime.watchdog_abort"};
-  std::string text;
-  for (const auto& spec : job_schema()) {
-    if (kOperational.count(spec.full_name()) == 0) {
-      text += spec.full_name() + " = " + render(spec.load(*this)) + "\n";
-    }
-  }
-  return fnv1a(text);
+  return fnv1a(canonical_lines(*this, kOperational));
 }
 
 std::string Job::to_toml() const {
